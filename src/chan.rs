@@ -1,0 +1,315 @@
+//! One channel *generation*: the bounded buffer created by one `set` (or
+//! `register`) of one id, with the wait lists of its receiver and senders and
+//! the record of its retirement.
+//!
+//! The ring buffer is `concurrent-queue`'s bounded queue (smol's, loom-aware
+//! through its `loom` feature): its `close` keeps buffered items poppable and
+//! makes every later push fail, which is the drain-then-closed contract. What
+//! this module adds is the waking ([`crate::waiters`]) and retirement.
+//!
+//! # Retirement
+//!
+//! A generation is *retired* when `delete` removes its id or `set` replaces it.
+//! The retiring thread first *claims* the generation by writing its successor
+//! into `successor` (null → [`DELETED`] or the next generation), then closes
+//! the queue. The close is the linearization point of the retirement: a push
+//! that wins the race against it is delivered to this generation's receiver
+//! and is linearized before the `delete`/`set`; every push after it fails. A
+//! queue that is closed while `successor` is still null was closed by its
+//! receiver (dropped) and is still the id's current generation.
+
+use std::ptr;
+use std::task::{Poll, Waker};
+
+use concurrent_queue::{ConcurrentQueue, PopError, PushError};
+
+use crate::error::CapacityError;
+use crate::sync::{Arc, AtomicPtr, Ordering, fence};
+use crate::waiters::{Registration, WaitList};
+
+/// The largest capacity a channel may have.
+///
+/// A channel allocates its whole buffer when it is created, so capacities are
+/// bounded to keep a typo from aborting the process on allocation failure.
+/// Larger requests, and requests whose buffer would exceed
+/// [`MAX_BUFFER_BYTES`], fail with [`CapacityError`].
+pub const MAX_CAPACITY: usize = 1 << 20;
+
+/// The largest buffer, in bytes, that one channel may allocate.
+pub const MAX_BUFFER_BYTES: usize = 1 << 30;
+
+/// The retirement mark of a generation removed by `delete`, and the content
+/// of a slot whose id is deleted. Never dereferenced: address 1 is never a
+/// valid, aligned `Chan`.
+pub(crate) fn deleted<T>() -> *mut Chan<T> {
+    ptr::without_provenance_mut(1)
+}
+
+/// Checks a requested capacity against [`MAX_CAPACITY`] and [`MAX_BUFFER_BYTES`].
+pub(crate) fn check_capacity<T>(capacity: usize) -> Result<(), CapacityError> {
+    // Each slot of the queue holds a `T` and a stamp word.
+    let slot = std::mem::size_of::<T>() + std::mem::size_of::<usize>();
+    let fits = capacity
+        .checked_mul(slot)
+        .is_some_and(|bytes| bytes <= MAX_BUFFER_BYTES);
+    if capacity == 0 || capacity > MAX_CAPACITY || !fits {
+        return Err(CapacityError::new(capacity));
+    }
+    Ok(())
+}
+
+pub(crate) struct Chan<T> {
+    queue: ConcurrentQueue<T>,
+    /// Receivers waiting for a message or for the close.
+    recv_ops: WaitList,
+    /// Senders waiting for space or for the close.
+    send_ops: WaitList,
+    /// Null while this is the id's current generation (possibly closed by its
+    /// receiver); otherwise [`deleted()`] or the next generation. Written once,
+    /// by the claiming CAS. Not an owning pointer.
+    successor: AtomicPtr<Chan<T>>,
+}
+
+impl<T> Chan<T> {
+    /// A new, open generation. `capacity` must have passed [`check_capacity`].
+    pub(crate) fn new(capacity: usize) -> Self {
+        debug_assert!(check_capacity::<T>(capacity).is_ok());
+        Chan {
+            queue: ConcurrentQueue::bounded(capacity),
+            recv_ops: WaitList::new(),
+            send_ops: WaitList::new(),
+            successor: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        // Always `Some` for a bounded queue.
+        self.queue.capacity().unwrap_or(0)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.queue.is_closed()
+    }
+
+    /// Pushes without waiting. The only shared write on success is the push;
+    /// the wake-up check is a fence and a load (see [`WaitList::notify_one`]).
+    #[inline]
+    pub(crate) fn try_push(&self, msg: T) -> Result<(), PushError<T>> {
+        self.queue.push(msg)?;
+        self.recv_ops.notify_one();
+        Ok(())
+    }
+
+    /// Pops without waiting; `Closed` only once the queue is closed *and* empty.
+    #[inline]
+    pub(crate) fn try_pop(&self) -> Result<T, PopError> {
+        let msg = self.queue.pop()?;
+        self.send_ops.notify_one();
+        Ok(msg)
+    }
+
+    /// Closes the queue and wakes every waiter. Idempotent.
+    pub(crate) fn close(&self) -> bool {
+        let first = self.queue.close();
+        self.recv_ops.notify_all();
+        self.send_ops.notify_all();
+        first
+    }
+
+    /// Claims this generation for retirement, naming its successor.
+    ///
+    /// `AcqRel` on success: the release publishes a new successor's contents
+    /// to whoever follows the pointer; `Acquire` on failure: the loser reads
+    /// the winner's successor and may follow it.
+    pub(crate) fn claim(&self, successor: *mut Chan<T>) -> Result<(), *mut Chan<T>> {
+        self.successor
+            .compare_exchange(
+                ptr::null_mut(),
+                successor,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .map(|_| ())
+    }
+
+    /// This generation's successor, or null if it is still current.
+    pub(crate) fn successor(&self) -> *mut Chan<T> {
+        self.successor.load(Ordering::Acquire)
+    }
+
+    /// The successor, read after a push into this generation failed as
+    /// closed.
+    ///
+    /// The retiring thread claims (writes `successor`) *before* it closes
+    /// the queue, and the close is a `SeqCst` read-modify-write on the word
+    /// that the failed push read (`tail` in concurrent-queue's bounded flavor,
+    /// `state` in its single-slot flavor). The acquire fence turns that read
+    /// into a synchronization with the close, so a close made by a retirement
+    /// always shows its successor here. Null therefore means the receiver
+    /// closed the queue and the generation is still current.
+    pub(crate) fn successor_after_failed_push(&self) -> *mut Chan<T> {
+        fence(Ordering::Acquire);
+        self.successor.load(Ordering::Acquire)
+    }
+
+    /// One attempt of a send that may wait: push, or register `reg` in the
+    /// send wait list and try once more.
+    ///
+    /// On `Pending` the message is back in `msg` and `reg` is registered.
+    /// On `Ready` the message is consumed or returned in the error, and `reg`
+    /// is not registered.
+    pub(crate) fn poll_push(
+        &self,
+        msg: &mut Option<T>,
+        reg: &mut Registration,
+        waker: &Waker,
+    ) -> Poll<Result<(), PushError<T>>> {
+        let Some(m) = msg.take() else {
+            // Only reachable by polling a completed future: see the futures' docs.
+            panic!("channel-registry: send future polled after completion");
+        };
+        let m = match self.try_push(m) {
+            Err(PushError::Full(m)) => m,
+            done => {
+                self.send_ops.unregister(reg);
+                return Poll::Ready(done);
+            }
+        };
+        self.send_ops.register(reg, waker);
+        match self.try_push(m) {
+            Err(PushError::Full(m)) => {
+                *msg = Some(m);
+                Poll::Pending
+            }
+            done => {
+                self.send_ops.unregister(reg);
+                Poll::Ready(done)
+            }
+        }
+    }
+
+    /// One attempt of a receive that may wait. `Err(())` means closed and
+    /// drained. On `Pending` `reg` is registered; on `Ready` it is not.
+    pub(crate) fn poll_pop(&self, reg: &mut Registration, waker: &Waker) -> Poll<Result<T, ()>> {
+        match self.try_pop() {
+            Err(PopError::Empty) => {}
+            done => {
+                self.recv_ops.unregister(reg);
+                return Poll::Ready(done.map_err(|_| ()));
+            }
+        }
+        self.recv_ops.register(reg, waker);
+        match self.try_pop() {
+            Err(PopError::Empty) => Poll::Pending,
+            done => {
+                self.recv_ops.unregister(reg);
+                Poll::Ready(done.map_err(|_| ()))
+            }
+        }
+    }
+
+    /// Withdraws a receive that gave up (timed out or dropped). If a sender
+    /// had already woken it, the wake-up is passed on, so it is not lost.
+    pub(crate) fn cancel_pop(&self, reg: &mut Registration) {
+        if self.recv_ops.unregister(reg) {
+            self.recv_ops.notify_one();
+        }
+    }
+
+    /// Withdraws a send that gave up; passes on a wake-up it had received.
+    pub(crate) fn cancel_push(&self, reg: &mut Registration) {
+        if self.send_ops.unregister(reg) {
+            self.send_ops.notify_one();
+        }
+    }
+
+    /// Closes the queue and drops every buffered message, for a receiver
+    /// that goes away.
+    pub(crate) fn close_and_drain(&self) {
+        self.close();
+        // Pushes that won against the close may still be writing their slot:
+        // `pop` waits for them, so each accepted message is dropped here once.
+        while self.queue.pop().is_ok() {}
+    }
+}
+
+impl<T> std::fmt::Debug for Chan<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chan")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .field("closed", &self.is_closed())
+            .field("retired", &!self.successor().is_null())
+            .finish()
+    }
+}
+
+/// A send that may wait, from the outside: the generation it waits on (kept
+/// alive by an `Arc` while it is registered) and its registration.
+pub(crate) struct SendWait<T> {
+    chan: Option<Arc<Chan<T>>>,
+    reg: Registration,
+}
+
+impl<T> SendWait<T> {
+    pub(crate) fn new() -> Self {
+        SendWait {
+            chan: None,
+            reg: Registration::default(),
+        }
+    }
+
+    /// One attempt into the generation at `chan`.
+    ///
+    /// # Safety
+    ///
+    /// `chan` must come from `Arc::into_raw` of an `Arc<Chan<T>>` that stays
+    /// alive for the duration of this call (the caller holds an `Arc` or an
+    /// epoch guard under which the generation cannot be reclaimed).
+    pub(crate) unsafe fn poll(
+        &mut self,
+        chan: *const Chan<T>,
+        msg: &mut Option<T>,
+        waker: &Waker,
+    ) -> Poll<Result<(), PushError<T>>> {
+        if self.chan.as_ref().is_some_and(|held| !ptr::eq(Arc::as_ptr(held), chan)) {
+            // Re-routed to another generation: leave the old wait list.
+            self.cancel();
+        }
+        // SAFETY: the caller guarantees `chan` is alive for this call.
+        let gen_ref = unsafe { &*chan };
+        let poll = gen_ref.poll_push(msg, &mut self.reg, waker);
+        match poll {
+            Poll::Pending => {
+                if self.chan.is_none() {
+                    // Registered: keep the generation (and so its wait list)
+                    // alive until the registration is withdrawn. The count is
+                    // touched only on this waiting path.
+                    // SAFETY: `chan` is a live `Arc` pointer (caller); the
+                    // `ManuallyDrop` keeps the borrowed count untouched.
+                    let borrowed = std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(chan) });
+                    self.chan = Some(Arc::clone(&borrowed));
+                }
+            }
+            Poll::Ready(_) => self.chan = None,
+        }
+        poll
+    }
+
+    /// Withdraws a registration, passing on a wake-up it had received.
+    pub(crate) fn cancel(&mut self) {
+        if let Some(chan) = self.chan.take() {
+            chan.cancel_push(&mut self.reg);
+        }
+    }
+}
+
+impl<T> Drop for SendWait<T> {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}

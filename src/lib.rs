@@ -1,0 +1,121 @@
+//! A lock-free registry of bounded channels keyed by id.
+//!
+//! Services that create, delete and message many instances from many threads
+//! keep a map from instance id to channel. In Go that map crashes the process
+//! (`fatal error: concurrent map writes`); behind a global mutex every lookup
+//! queues behind every create and delete. A [`Registry`] is that map without
+//! the lock, with an answer to what happens to a message sent while its
+//! instance is being deleted or replaced.
+//!
+//! ```
+//! use channel_registry::{Registry, TrySendError};
+//! # if channel_registry::__loom_build() { return Ok(()); }
+//!
+//! let registry = Registry::<u64, String>::new();
+//! let inbox = registry.set(42, 5)?;                    // SetValue: a channel of capacity 5
+//! registry.try_send(&42, "hello".to_string()).unwrap(); // route by id, no lock
+//! assert!(registry.delete(&42));                       // DeleteValue: closes the channel
+//!
+//! assert_eq!(inbox.recv().unwrap(), "hello");          // what was accepted is delivered...
+//! assert!(inbox.recv().is_err());                      // ...then the receiver sees Closed
+//! match registry.try_send(&42, "late".to_string()) {
+//!     Err(TrySendError::NoSuchId(msg)) => assert_eq!(msg, "late"), // and you get it back
+//!     other => panic!("{other:?}"),
+//! }
+//! # Ok::<(), channel_registry::CapacityError>(())
+//! ```
+//!
+//! # The contract
+//!
+//! Ids are `K: Ord + Send + Sync + 'static` (`u64` is the common case);
+//! messages are `T: Send + 'static`.
+//!
+//! 1. **Linearizable per id.** Every history of [`set`](Registry::set),
+//!    [`register`](Registry::register), [`delete`](Registry::delete),
+//!    sends ([`try_send`](Registry::try_send), [`send_timeout`](Registry::send_timeout),
+//!    [`send_async`](Registry::send_async), [`Sender`] handles) and
+//!    [`contains`](Registry::contains) on one id is equivalent to some
+//!    sequential order of them that respects real time. In particular a
+//!    `set` over a live id never makes a concurrent send see the id as
+//!    absent, and a routed send that races with a replacing `set` goes either
+//!    into the old channel (before it closes) or into the new one.
+//! 2. **Nothing lost.**
+//!    * A send that returns `Ok` has put its message into a channel whose
+//!      receiver will receive it, unless that receiver is dropped.
+//!    * A send that fails hands the message back, in every error variant.
+//!    * The receiver of a deleted or replaced channel receives every message
+//!      accepted into it, in order, and only then sees the channel closed.
+//! 3. **Prompt close.** When `delete`, or a `set` that replaces, returns, the
+//!    old channel is already closed: later sends into it fail (routed sends
+//!    move to the new channel or report `NoSuchId`; [`Sender`] handles
+//!    report `Closed`), and a receiver or sender waiting on it has been woken.
+//! 4. **Reclamation.**
+//!    * Every channel and every message is dropped exactly once.
+//!    * A deleted or replaced channel's memory is freed once no thread can
+//!      reach it: the registry's reference is released through
+//!      `crossbeam-epoch` after every thread pinned at the time unpins, and
+//!      the channel itself when its receiver and handles are gone too.
+//!    * Dropping the registry closes every registered channel and releases
+//!      every reference it holds (deferred ones when the epoch advances).
+//!
+//! Not in the contract: [`len`](Registry::len) and [`ids`](Registry::ids)
+//! are snapshots while ids are being changed concurrently.
+//!
+//! # Cost
+//!
+//! A routed send pins the epoch, walks the skip list (no reference-count
+//! update) and pushes; the push is its only write to shared memory. A
+//! [`Sender`] handle skips the walk. Waking is a `SeqCst` fence and a load
+//! unless someone waits.
+//!
+//! # Capacities
+//!
+//! A channel's buffer is allocated when it is created. Capacity 0
+//! (rendezvous) is not supported, and capacities above [`MAX_CAPACITY`] or
+//! whose buffer would exceed [`MAX_BUFFER_BYTES`] are refused: both return
+//! [`CapacityError`] and change nothing. Nothing panics or aborts.
+//!
+//! # Receivers and handles outliving things
+//!
+//! Dropping a [`Receiver`] closes its channel and drops what was buffered,
+//! but leaves the id registered: sends to it fail with `Closed` until the id
+//! is set again or deleted. A [`Sender`] handle stays bound to the channel it
+//! was made for. Both may outlive the registry.
+//!
+//! # Verification
+//!
+//! The protocol (slots, channel states, wake-ups, reclamation calls) is
+//! checked with `loom` on this very code (`RUSTFLAGS="--cfg loom" cargo
+//! test`; see `loom-tests/README.md` for what the models assume), and held to
+//! a sequential model by property tests.
+
+#![warn(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
+
+mod block;
+mod chan;
+mod error;
+mod index;
+mod receiver;
+mod registry;
+mod sender;
+mod sync;
+mod waiters;
+
+pub use chan::{MAX_BUFFER_BYTES, MAX_CAPACITY};
+pub use error::{
+    CapacityError, RecvError, RecvTimeoutError, RegisterError, SendError, SendTimeoutError,
+    TryRecvError, TrySendError,
+};
+pub use receiver::{RecvFut, Receiver};
+pub use registry::{Ids, Registry, RoutedSendFut};
+pub use sender::{SendFut, Sender};
+
+/// Whether this build models threads with loom (`--cfg loom`).
+///
+/// Doctests are collected by rustdoc without `cfg(loom)` but linked against
+/// the loom build of the library, where they cannot run outside a loom model;
+/// each example starts with a hidden `if __loom_build() { return }`.
+#[doc(hidden)]
+pub fn __loom_build() -> bool {
+    cfg!(loom)
+}

@@ -1,0 +1,152 @@
+//! A sender handle bound to one generation: skips the id lookup.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use concurrent_queue::PushError;
+
+use crate::block::{block_on, deadline_after};
+use crate::chan::{Chan, SendWait};
+use crate::error::{SendError, SendTimeoutError, TrySendError};
+use crate::sync::Arc;
+
+/// A cloneable handle to one channel, from [`Registry::sender`](crate::Registry::sender).
+///
+/// It sends without looking the id up. It is bound to the channel that was
+/// current when it was made: after that id is deleted or replaced (or its
+/// receiver dropped) every send fails with `Closed` and hands the message
+/// back. It never returns `NoSuchId`. A handle keeps its channel's memory
+/// alive, not its registration.
+pub struct Sender<T> {
+    chan: Arc<Chan<T>>,
+}
+
+impl<T> Sender<T> {
+    pub(crate) fn new(chan: Arc<Chan<T>>) -> Self {
+        Sender { chan }
+    }
+
+    /// Sends without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySendError::Full`] or [`TrySendError::Closed`], with the message.
+    pub fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
+        self.chan.try_push(msg).map_err(|e| match e {
+            PushError::Full(m) => TrySendError::Full(m),
+            PushError::Closed(m) => TrySendError::Closed(m),
+        })
+    }
+
+    /// Sends, waiting up to `timeout` for space.
+    ///
+    /// # Errors
+    ///
+    /// [`SendTimeoutError::Timeout`] or [`SendTimeoutError::Closed`], with
+    /// the message.
+    pub fn send_timeout(&self, msg: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        let mut msg = Some(msg);
+        let mut wait = SendWait::new();
+        let chan = Arc::as_ptr(&self.chan);
+        // SAFETY: `self.chan` keeps the generation alive for the whole wait.
+        match block_on(deadline_after(timeout), |waker| unsafe { wait.poll(chan, &mut msg, waker) }) {
+            Some(Ok(())) => Ok(()),
+            Some(Err(PushError::Closed(m))) => Err(SendTimeoutError::Closed(m)),
+            Some(Err(PushError::Full(_))) => unreachable!("poll_push waits instead of returning Full"),
+            None => match msg.take() {
+                Some(m) => Err(SendTimeoutError::Timeout(m)),
+                None => unreachable!("a pending send keeps its message"),
+            },
+        }
+    }
+
+    /// Sends, waiting asynchronously for space. Dropping the future before
+    /// it completes drops the message unsent.
+    ///
+    /// # Panics
+    ///
+    /// The future panics if polled again after it returned `Ready`.
+    pub fn send_async(&self, msg: T) -> SendFut<'_, T> {
+        SendFut {
+            sender: self,
+            msg: Some(msg),
+            wait: SendWait::new(),
+        }
+    }
+
+    /// Whether the channel is closed (its id deleted or replaced, its
+    /// receiver dropped, or the registry dropped).
+    pub fn is_closed(&self) -> bool {
+        self.chan.is_closed()
+    }
+
+    /// Messages buffered now.
+    pub fn len(&self) -> usize {
+        self.chan.len()
+    }
+
+    /// Whether nothing is buffered now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The channel's capacity.
+    pub fn capacity(&self) -> usize {
+        self.chan.capacity()
+    }
+
+    /// Whether both handles send into the same channel.
+    pub fn same_channel(&self, other: &Sender<T>) -> bool {
+        Arc::ptr_eq(&self.chan, &other.chan)
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        Sender {
+            chan: Arc::clone(&self.chan),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender").field("chan", &*self.chan).finish()
+    }
+}
+
+/// Future of [`Sender::send_async`].
+#[must_use = "futures do nothing unless polled"]
+pub struct SendFut<'a, T> {
+    sender: &'a Sender<T>,
+    msg: Option<T>,
+    wait: SendWait<T>,
+}
+
+impl<T> Unpin for SendFut<'_, T> {}
+
+impl<T> Future for SendFut<'_, T> {
+    type Output = Result<(), SendError<T>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let chan = Arc::as_ptr(&this.sender.chan);
+        // SAFETY: the borrowed `Sender` keeps the generation alive.
+        match unsafe { this.wait.poll(chan, &mut this.msg, cx.waker()) } {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+            Poll::Ready(Err(PushError::Closed(m))) => Poll::Ready(Err(SendError::Closed(m))),
+            Poll::Ready(Err(PushError::Full(_))) => unreachable!("poll_push waits instead of returning Full"),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for SendFut<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendFut")
+            .field("pending", &self.msg.is_some())
+            .finish_non_exhaustive()
+    }
+}
