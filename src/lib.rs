@@ -107,7 +107,7 @@ pub use error::{
     TryRecvError, TrySendError,
 };
 pub use receiver::{RecvFut, Receiver};
-pub use registry::{Ids, Registry, RoutedSendFut};
+pub use registry::{Ids, Registry, RoutedSendFut, reclaim};
 pub use sender::{SendFut, Sender};
 
 /// Whether this build models threads with loom (`--cfg loom`).

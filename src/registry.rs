@@ -79,7 +79,15 @@ impl<T> Slot<T> {
 
 impl<T> Drop for Slot<T> {
     fn drop(&mut self) {
-        let current = self.current.load(Ordering::Relaxed);
+        // A read-modify-write, not a load: the node holding this slot may be
+        // dropped by the epoch's deferred destructor on another thread, and
+        // an RMW reads the last value in the slot's modification order (the
+        // advancing CAS to `deleted()`) whatever that thread has synchronized
+        // with. A plain load is correct only through the reclaimer's own
+        // fences, which loom cannot see unless crossbeam-epoch is modelled
+        // too; it found this as a double release. Acquire: the generation's
+        // contents were published by a release (insert or CAS).
+        let current = self.current.swap(deleted(), Ordering::Acquire);
         if current != deleted() {
             // SAFETY: a slot that still holds a generation owns the
             // registry's `Arc` count of it (module docs); the slot is being
@@ -516,6 +524,29 @@ where
                 drop(Arc::from_raw(old.0));
             });
         }
+    }
+}
+
+/// Frees retired channels that no thread can reach any more, now.
+///
+/// `delete` and replacing `set` hand the registry's reference to a retired
+/// channel to `crossbeam-epoch`, which frees it once every thread that was
+/// pinned at the time has unpinned; the epoch normally advances as threads
+/// pin and accumulate garbage. A service that wants the memory back at a
+/// quiet moment (or a test that counts it) calls this: it flushes the calling
+/// thread's deferred frees to the global queue and advances the epoch a few
+/// times, running every deferred free that became safe.
+///
+/// It cannot free what is still reachable from a pinned thread, nor garbage
+/// that another live thread has deferred but not yet flushed (up to 64
+/// entries per thread; a thread flushes them when it exits). A retired
+/// channel whose [`Receiver`] or [`Sender`] handles are still alive is not
+/// freed by this either: they keep it, by design.
+pub fn reclaim() {
+    // Garbage sealed in epoch `e` is freed once the global epoch reaches
+    // `e + 2`; each flush advances it at most once.
+    for _ in 0..3 {
+        sync::pin().flush();
     }
 }
 

@@ -1,0 +1,117 @@
+//! Every pair of single operations on one id, with no preemption bound.
+//!
+//! Operations: set, register, delete, try_send, a send through a sender
+//! handle, a blocking recv, an async recv, and a receiver drop. Set-up: id 1
+//! has an empty channel of capacity 1, its receiver `R0` and one handle.
+//! Excluded pairs: a receiver drop with a receive on the same receiver, and
+//! two drops of one receiver: dropping takes ownership, so safe Rust cannot
+//! run them concurrently.
+#![cfg(loom)]
+
+mod support;
+
+use support::{Bound, Op, Rx, Scenario};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Set,
+    Register,
+    Delete,
+    TrySend,
+    HandleSend,
+    Recv,
+    RecvAsync,
+    DropRx,
+}
+
+const R0: Rx = Rx::Initial(0);
+
+fn ops(kind: Kind, thread: u32) -> Vec<Op> {
+    let msg = 10 + thread;
+    vec![match kind {
+        Kind::Set => Op::Set(1),
+        Kind::Register => Op::Register(1),
+        Kind::Delete => Op::Delete(1),
+        Kind::TrySend => Op::TrySend(1, msg),
+        Kind::HandleSend => Op::HandleSend(0, msg),
+        Kind::Recv => Op::Recv(R0),
+        Kind::RecvAsync => Op::RecvAsync(R0),
+        Kind::DropRx => Op::DropRx(R0),
+    }]
+}
+
+fn is_recv(kind: Kind) -> bool {
+    matches!(kind, Kind::Recv | Kind::RecvAsync)
+}
+
+fn pair(a: Kind, b: Kind) {
+    let (mut ta, mut tb) = (ops(a, 0), ops(b, 1));
+    let mut initial = vec![];
+    let mut cap = 1;
+    if is_recv(a) && is_recv(b) {
+        // Two receives on one receiver: give both something to take.
+        initial = vec![100, 101];
+        cap = 2;
+    } else if is_recv(a) || is_recv(b) {
+        // The receive waits until the other operation delivers or closes;
+        // `register` does neither (the id is present), so close afterwards.
+        let other = if is_recv(a) { &mut tb } else { &mut ta };
+        if matches!(other[0], Op::Register(_)) {
+            other.push(Op::Delete(1));
+        }
+    }
+    let name = Box::leak(format!("pair {a:?} || {b:?}").into_boxed_str());
+    Scenario {
+        name,
+        cap,
+        initial: vec![(1, initial)],
+        handles: vec![1],
+        threads: vec![ta, tb],
+    }
+    .check(Bound::Exhaustive);
+}
+
+macro_rules! pairs {
+    ($($name:ident: $a:ident, $b:ident;)*) => {$(
+        #[test]
+        fn $name() {
+            pair(Kind::$a, Kind::$b);
+        }
+    )*};
+}
+
+pairs! {
+    set_set: Set, Set;
+    set_register: Set, Register;
+    set_delete: Set, Delete;
+    set_try_send: Set, TrySend;
+    set_handle_send: Set, HandleSend;
+    set_recv: Set, Recv;
+    set_recv_async: Set, RecvAsync;
+    set_drop_rx: Set, DropRx;
+    register_register: Register, Register;
+    register_delete: Register, Delete;
+    register_try_send: Register, TrySend;
+    register_handle_send: Register, HandleSend;
+    register_recv: Register, Recv;
+    register_recv_async: Register, RecvAsync;
+    register_drop_rx: Register, DropRx;
+    delete_delete: Delete, Delete;
+    delete_try_send: Delete, TrySend;
+    delete_handle_send: Delete, HandleSend;
+    delete_recv: Delete, Recv;
+    delete_recv_async: Delete, RecvAsync;
+    delete_drop_rx: Delete, DropRx;
+    try_send_try_send: TrySend, TrySend;
+    try_send_handle_send: TrySend, HandleSend;
+    try_send_recv: TrySend, Recv;
+    try_send_recv_async: TrySend, RecvAsync;
+    try_send_drop_rx: TrySend, DropRx;
+    handle_send_handle_send: HandleSend, HandleSend;
+    handle_send_recv: HandleSend, Recv;
+    handle_send_recv_async: HandleSend, RecvAsync;
+    handle_send_drop_rx: HandleSend, DropRx;
+    recv_recv: Recv, Recv;
+    recv_recv_async: Recv, RecvAsync;
+    recv_async_recv_async: RecvAsync, RecvAsync;
+}
