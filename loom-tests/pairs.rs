@@ -71,6 +71,48 @@ fn pair(a: Kind, b: Kind) {
     .check(Bound::Exhaustive);
 }
 
+/// Pairs on an id that has no channel yet: two inserts of one key race
+/// inside the index (the skip list may build a node and then discard it).
+fn pair_absent(name: &'static str, a: Op, b: Op) {
+    Scenario {
+        name,
+        cap: 1,
+        initial: vec![(1, vec![])],
+        handles: vec![1],
+        threads: vec![vec![a], vec![b]],
+    }
+    .check(Bound::Exhaustive);
+}
+
+#[test]
+fn absent_set_set() {
+    pair_absent("absent: set || set", Op::Set(2), Op::Set(2));
+}
+
+#[test]
+fn absent_set_register() {
+    pair_absent("absent: set || register", Op::Set(2), Op::Register(2));
+}
+
+#[test]
+fn absent_register_register() {
+    pair_absent(
+        "absent: register || register",
+        Op::Register(2),
+        Op::Register(2),
+    );
+}
+
+#[test]
+fn absent_set_delete() {
+    pair_absent("absent: set || delete", Op::Set(2), Op::Delete(2));
+}
+
+#[test]
+fn absent_set_try_send() {
+    pair_absent("absent: set || try_send", Op::Set(2), Op::TrySend(2, 10));
+}
+
 macro_rules! pairs {
     ($($name:ident: $a:ident, $b:ident;)*) => {$(
         #[test]

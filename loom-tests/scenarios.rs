@@ -28,7 +28,11 @@ fn set_delete_try_send() {
         "set || delete || try_send",
         1,
         vec![],
-        vec![vec![Op::Set(1)], vec![Op::Delete(1)], vec![Op::TrySend(1, 10)]],
+        vec![
+            vec![Op::Set(1)],
+            vec![Op::Delete(1)],
+            vec![Op::TrySend(1, 10)],
+        ],
     );
 }
 
@@ -41,7 +45,11 @@ fn set_delete_send_async_on_full() {
         "set || delete || send_async(full)",
         1,
         vec![100],
-        vec![vec![Op::Set(1)], vec![Op::Delete(1)], vec![Op::SendAsync(1, 10)]],
+        vec![
+            vec![Op::Set(1)],
+            vec![Op::Delete(1)],
+            vec![Op::SendAsync(1, 10)],
+        ],
     );
 }
 
@@ -53,7 +61,11 @@ fn set_handle_send_recv() {
         "set || handle_send || recv",
         1,
         vec![],
-        vec![vec![Op::Set(1)], vec![Op::HandleSend(0, 10)], vec![Op::Recv(R0)]],
+        vec![
+            vec![Op::Set(1)],
+            vec![Op::HandleSend(0, 10)],
+            vec![Op::Recv(R0)],
+        ],
     );
 }
 
@@ -64,7 +76,11 @@ fn drop_rx_set_try_send() {
         "drop_rx || set || try_send",
         1,
         vec![],
-        vec![vec![Op::DropRx(R0)], vec![Op::Set(1)], vec![Op::TrySend(1, 10)]],
+        vec![
+            vec![Op::DropRx(R0)],
+            vec![Op::Set(1)],
+            vec![Op::TrySend(1, 10)],
+        ],
     );
 }
 
@@ -75,7 +91,11 @@ fn register_register_delete() {
         "register || register || delete",
         1,
         vec![],
-        vec![vec![Op::Register(1)], vec![Op::Register(1)], vec![Op::Delete(1)]],
+        vec![
+            vec![Op::Register(1)],
+            vec![Op::Register(1)],
+            vec![Op::Delete(1)],
+        ],
     );
 }
 
@@ -87,7 +107,10 @@ fn send_timeout_recv() {
         "send_timeout,try_send || recv",
         1,
         vec![100],
-        vec![vec![Op::SendTimeout(1, 10), Op::TrySend(1, 11)], vec![Op::Recv(R0)]],
+        vec![
+            vec![Op::SendTimeout(1, 10), Op::TrySend(1, 11)],
+            vec![Op::Recv(R0)],
+        ],
     );
 }
 

@@ -276,7 +276,11 @@ impl<T> SendWait<T> {
         msg: &mut Option<T>,
         waker: &Waker,
     ) -> Poll<Result<(), PushError<T>>> {
-        if self.chan.as_ref().is_some_and(|held| !ptr::eq(Arc::as_ptr(held), chan)) {
+        if self
+            .chan
+            .as_ref()
+            .is_some_and(|held| !ptr::eq(Arc::as_ptr(held), chan))
+        {
             // Re-routed to another generation: leave the old wait list.
             self.cancel();
         }

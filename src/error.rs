@@ -178,7 +178,10 @@ impl CapacityError {
 impl fmt::Display for CapacityError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.requested == 0 {
-            write!(f, "channel capacity must be at least 1 (rendezvous channels are not supported)")
+            write!(
+                f,
+                "channel capacity must be at least 1 (rendezvous channels are not supported)"
+            )
         } else {
             write!(
                 f,

@@ -106,7 +106,7 @@ pub use error::{
     CapacityError, RecvError, RecvTimeoutError, RegisterError, SendError, SendTimeoutError,
     TryRecvError, TrySendError,
 };
-pub use receiver::{RecvFut, Receiver};
+pub use receiver::{Receiver, RecvFut};
 pub use registry::{Ids, Registry, RoutedSendFut, reclaim};
 pub use sender::{SendFut, Sender};
 

@@ -78,7 +78,9 @@ impl<T> Receiver<T> {
     /// [`RecvTimeoutError::Timeout`] or [`RecvTimeoutError::Closed`].
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         let mut reg = Registration::default();
-        match block_on(deadline_after(timeout), |waker| self.chan.poll_pop(&mut reg, waker)) {
+        match block_on(deadline_after(timeout), |waker| {
+            self.chan.poll_pop(&mut reg, waker)
+        }) {
             Some(Ok(msg)) => Ok(msg),
             Some(Err(())) => Err(RecvTimeoutError::Closed),
             None => {
@@ -123,7 +125,9 @@ impl<T> Receiver<T> {
     }
 
     fn poll_stream(&mut self, waker: &Waker) -> Poll<Option<T>> {
-        self.chan.poll_pop(&mut self.stream_reg, waker).map(Result::ok)
+        self.chan
+            .poll_pop(&mut self.stream_reg, waker)
+            .map(Result::ok)
     }
 }
 
@@ -150,7 +154,9 @@ impl<T> Stream for Receiver<T> {
 
 impl<T> std::fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Receiver").field("chan", &*self.chan).finish()
+        f.debug_struct("Receiver")
+            .field("chan", &*self.chan)
+            .finish()
     }
 }
 
@@ -167,7 +173,10 @@ impl<T> Future for RecvFut<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        assert!(!this.done, "channel-registry: recv future polled after completion");
+        assert!(
+            !this.done,
+            "channel-registry: recv future polled after completion"
+        );
         let poll = this.chan.poll_pop(&mut this.reg, cx.waker());
         if poll.is_ready() {
             this.done = true;
@@ -184,6 +193,8 @@ impl<T> Drop for RecvFut<'_, T> {
 
 impl<T> std::fmt::Debug for RecvFut<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RecvFut").field("done", &self.done).finish_non_exhaustive()
+        f.debug_struct("RecvFut")
+            .field("done", &self.done)
+            .finish_non_exhaustive()
     }
 }

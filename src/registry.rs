@@ -28,6 +28,18 @@
 //! `register`, `contains`, a send that follows it) performs steps 2 and 3
 //! itself before going on, so no operation waits for another.
 //!
+//! # Negative controls
+//!
+//! `--cfg channel_registry_broken="NAME"` compiles one deliberately broken
+//! variant of the protocol, for `just loom-negative`, which requires the loom
+//! suite to fail on each: `skip_close` (retirement never closes the old
+//! generation), `no_follow` (a routed send reports `Closed` instead of
+//! following the successor), `close_before_claim` (`delete` closes before it
+//! claims), `trust_insert_closure` (takes "the index ran our constructor"
+//! for "our node is in the index", see `install`), and `no_notify_fence` in
+//! [`crate::waiters`]. Normal builds contain
+//! none of them.
+//!
 //! # Reclamation
 //!
 //! The registry owns one `Arc` count of each live generation, stored as the
@@ -58,14 +70,24 @@ pub(crate) struct Slot<T> {
     /// The current generation (an `Arc::into_raw` pointer owning the
     /// registry's count), or `deleted()`.
     current: AtomicPtr<Chan<T>>,
+    /// The address of the generation this slot was made with; never
+    /// dereferenced. It tells `install` whether the node that the index
+    /// returned is the one it built (see there).
+    origin: usize,
     /// Makes `Slot<T>` `Send`/`Sync` exactly when `Arc<Chan<T>>` is.
     _owns: PhantomData<Arc<Chan<T>>>,
 }
 
 impl<T> Slot<T> {
+    /// A slot owning one count of `chan`: this takes a new count, so a slot
+    /// that the index builds and then throws away releases only its own.
     fn new(chan: *mut Chan<T>) -> Self {
+        // SAFETY: `chan` is a live `Arc` pointer (the caller holds a count);
+        // the `ManuallyDrop` leaves that count alone.
+        let borrowed = std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(chan) });
         Slot {
-            current: AtomicPtr::new(chan),
+            current: AtomicPtr::new(Arc::into_raw(Arc::clone(&borrowed)).cast_mut()),
+            origin: chan as usize,
             _owns: PhantomData,
         }
     }
@@ -221,6 +243,8 @@ where
             }
             // SAFETY: loaded from the slot under `guard` (module docs).
             let chan = unsafe { &*current };
+            #[cfg(channel_registry_broken = "close_before_claim")]
+            chan.close();
             match chan.claim(deleted()) {
                 Ok(()) => {
                     self.finish_retire(&entry, current, deleted(), &guard);
@@ -261,7 +285,7 @@ where
                 Err(PushError::Full(m)) => return Err(TrySendError::Full(m)),
                 Err(PushError::Closed(m)) => {
                     let successor = chan.successor_after_failed_push();
-                    if successor.is_null() {
+                    if successor.is_null() || cfg!(channel_registry_broken = "no_follow") {
                         return Err(TrySendError::Closed(m));
                     }
                     // Retired after we loaded it: follow it.
@@ -281,7 +305,12 @@ where
     /// # Errors
     ///
     /// The message comes back in every error.
-    pub fn send_timeout(&self, id: &K, msg: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+    pub fn send_timeout(
+        &self,
+        id: &K,
+        msg: T,
+        timeout: Duration,
+    ) -> Result<(), SendTimeoutError<T>> {
         let mut msg = Some(msg);
         let mut wait = SendWait::new();
         match block_on(deadline_after(timeout), |waker| {
@@ -427,17 +456,32 @@ where
         let guard = sync::pin();
         loop {
             let Some(entry) = self.index.get(&id, &guard) else {
-                let mut inserted = false;
-                self.index.get_or_insert_with(
+                // The skip list may run `Slot::new` and then discard the
+                // node, if another insert of `id` wins the link CAS; so
+                // whether *our* slot got in is read off the slot the index
+                // kept. `chan` is alive (we hold a count), so no other slot
+                // can have its address as origin.
+                let mut made = false;
+                let ours = self.index.get_or_insert_with(
                     id.clone(),
                     || {
-                        inserted = true;
+                        made = true;
                         Slot::new(chan)
                     },
+                    |slot| slot.origin == chan as usize,
                     &guard,
                 );
-                if inserted {
+                // Negative control: the bug this check replaced.
+                let ours = if cfg!(channel_registry_broken = "trust_insert_closure") {
+                    made
+                } else {
+                    ours
+                };
+                if ours {
                     self.live.fetch_add(1, Ordering::Relaxed);
+                    // The slot took its own count; give back ours.
+                    // SAFETY: `chan` carries the count the caller gave us.
+                    drop(unsafe { Arc::from_raw(chan) });
                     return Ok(());
                 }
                 // Lost a race with another insert of `id`: look again.
@@ -498,6 +542,7 @@ where
         guard: &Guard,
     ) {
         // SAFETY: `old` was loaded from this slot under `guard`.
+        #[cfg(not(channel_registry_broken = "skip_close"))]
         unsafe { &*old }.close();
         // `AcqRel` on success: acquire the claim (and so the successor's
         // contents) before publishing the successor to `Slot::load`, which
@@ -682,8 +727,14 @@ where
         }
         let guard = sync::pin();
         let mut entry = match &self.last {
-            Some(last) => self.registry.index.lower_bound(Bound::Excluded(last), &guard),
-            None => self.registry.index.lower_bound(self.range.start_bound(), &guard),
+            Some(last) => self
+                .registry
+                .index
+                .lower_bound(Bound::Excluded(last), &guard),
+            None => self
+                .registry
+                .index
+                .lower_bound(self.range.start_bound(), &guard),
         };
         while let Some(e) = entry {
             if !self.range.contains(e.key()) {
@@ -706,6 +757,8 @@ where
     T: Send + 'static,
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ids").field("done", &self.done).finish_non_exhaustive()
+        f.debug_struct("Ids")
+            .field("done", &self.done)
+            .finish_non_exhaustive()
     }
 }

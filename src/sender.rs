@@ -51,10 +51,14 @@ impl<T> Sender<T> {
         let mut wait = SendWait::new();
         let chan = Arc::as_ptr(&self.chan);
         // SAFETY: `self.chan` keeps the generation alive for the whole wait.
-        match block_on(deadline_after(timeout), |waker| unsafe { wait.poll(chan, &mut msg, waker) }) {
+        match block_on(deadline_after(timeout), |waker| unsafe {
+            wait.poll(chan, &mut msg, waker)
+        }) {
             Some(Ok(())) => Ok(()),
             Some(Err(PushError::Closed(m))) => Err(SendTimeoutError::Closed(m)),
-            Some(Err(PushError::Full(_))) => unreachable!("poll_push waits instead of returning Full"),
+            Some(Err(PushError::Full(_))) => {
+                unreachable!("poll_push waits instead of returning Full")
+            }
             None => match msg.take() {
                 Some(m) => Err(SendTimeoutError::Timeout(m)),
                 None => unreachable!("a pending send keeps its message"),
@@ -138,7 +142,9 @@ impl<T> Future for SendFut<'_, T> {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
             Poll::Ready(Err(PushError::Closed(m))) => Poll::Ready(Err(SendError::Closed(m))),
-            Poll::Ready(Err(PushError::Full(_))) => unreachable!("poll_push waits instead of returning Full"),
+            Poll::Ready(Err(PushError::Full(_))) => {
+                unreachable!("poll_push waits instead of returning Full")
+            }
         }
     }
 }

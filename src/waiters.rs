@@ -114,7 +114,10 @@ impl WaitList {
     /// that the waiter waits for.
     #[inline]
     pub(crate) fn notify_one(&self) {
-        // Notifier side of the Dekker pair (module docs).
+        // Notifier side of the Dekker pair (module docs). (The negative
+        // control `no_notify_fence` removes it: loom must find the lost
+        // wake-up.)
+        #[cfg(not(channel_registry_broken = "no_notify_fence"))]
         fence(Ordering::SeqCst);
         if self.waiting.load(Ordering::Relaxed) != 0 {
             self.wake(false);
@@ -133,7 +136,11 @@ impl WaitList {
     fn wake(&self, all: bool) {
         let woken: Vec<Waker> = {
             let mut entries = lock(&self.entries);
-            let n = if all { entries.list.len() } else { entries.list.len().min(1) };
+            let n = if all {
+                entries.list.len()
+            } else {
+                entries.list.len().min(1)
+            };
             let woken = entries.list.drain(..n).map(|(_, w)| w).collect();
             self.waiting.store(entries.list.len(), Ordering::Relaxed);
             woken

@@ -39,7 +39,7 @@ use proptest::prelude::*;
 use proptest::test_runner::Config;
 
 /// How long any single wait may take before the test declares a hang.
-const HANG: Duration = Duration::from_secs(60);
+const HANG: Duration = Duration::from_secs(10);
 /// The timeout of `send_timeout` calls.
 const SEND_TIMEOUT: Duration = Duration::from_millis(1);
 
@@ -120,6 +120,10 @@ struct Params {
     ops: usize,
     ids: u64,
     capacity: usize,
+    /// Whether workers delete ids. Without deletes every id is registered
+    /// before the workers start and stays registered (only replaced) until
+    /// they are done, so a routed send must never report `NoSuchId`.
+    deletes: bool,
     seed: u64,
 }
 
@@ -135,6 +139,8 @@ struct WorkerLog {
     receivers: usize,
     /// Failed sends by kind: NoSuchId, Full, Timeout, Closed.
     failures: [usize; 4],
+    /// No id is ever absent while the workers run.
+    always_registered: bool,
 }
 
 /// Which kind of send produced a result, for the error-variant checks.
@@ -158,19 +164,24 @@ impl WorkerLog {
             Ok(()) => self.sent.push(id),
             Err((failure, back)) => {
                 if back.id != id {
-                    self.violations
-                        .push(format!("{what}: sent message {id}, got back {} in {failure:?}", back.id));
+                    self.violations.push(format!(
+                        "{what}: sent message {id}, got back {} in {failure:?}",
+                        back.id
+                    ));
                 }
                 let allowed = match (via, &failure) {
                     // Receivers are only dropped after they report
                     // closed-and-drained, i.e. once their generation is
                     // retired; a routed send must then move on.
                     (Via::Routed, Failure::Closed) => false,
+                    // A `set` over a live id never makes a send see it absent.
+                    (Via::Routed, Failure::NoSuchId) => !self.always_registered,
                     (Via::Handle, Failure::NoSuchId) => false,
                     _ => true,
                 };
                 if !allowed {
-                    self.violations.push(format!("{what}: message {id} failed with {failure:?}"));
+                    self.violations
+                        .push(format!("{what}: message {id} failed with {failure:?}"));
                 }
                 self.failures[failure as usize] += 1;
                 self.returned.push(back.id);
@@ -202,6 +213,13 @@ fn from_async(r: Result<(), SendError<Msg>>) -> Result<(), (Failure, Msg)> {
     })
 }
 
+fn hand_over(to_drainer: &mpsc::Sender<Receiver<Msg>>, rx: Receiver<Msg>, log: &mut WorkerLog) {
+    log.receivers += 1;
+    if to_drainer.send(rx).is_err() {
+        log.violations.push("the drainer stopped early".to_string());
+    }
+}
+
 fn worker(
     tid: usize,
     p: Params,
@@ -211,7 +229,10 @@ fn worker(
     start: Arc<Barrier>,
 ) -> WorkerLog {
     let mut rng = Rng::new(p.seed, tid as u64 + 1);
-    let mut log = WorkerLog::default();
+    let mut log = WorkerLog {
+        always_registered: !p.deletes,
+        ..WorkerLog::default()
+    };
     let mut handles: Vec<Option<Sender<Msg>>> = (0..p.ids).map(|_| None).collect();
     let mut next = (tid * p.ops) as u32;
     let mut new_msg = |log: &mut WorkerLog| {
@@ -235,17 +256,19 @@ fn worker(
         match rng.below(100) {
             0..=7 => {
                 let rx = registry.set(id, cap).expect("valid capacity");
-                log.receivers += 1;
-                to_drainer.send(rx).expect("drainer alive");
+                hand_over(&to_drainer, rx, &mut log);
             }
             8..=11 => {
                 if let Ok(rx) = registry.register(id, cap) {
-                    log.receivers += 1;
-                    to_drainer.send(rx).expect("drainer alive");
+                    hand_over(&to_drainer, rx, &mut log);
                 }
             }
-            12..=17 => {
+            12..=17 if p.deletes => {
                 registry.delete(&id);
+            }
+            12..=17 => {
+                let rx = registry.set(id, cap).expect("valid capacity");
+                hand_over(&to_drainer, rx, &mut log);
             }
             18..=45 => {
                 let (n, m) = new_msg(&mut log);
@@ -262,8 +285,13 @@ fn worker(
                 let mut fut = registry.send_async(&id, m);
                 match block_on(&mut fut, Instant::now() + HANG) {
                     Some(r) => log.record("send_async", Via::Routed, n, from_async(r)),
-                    // The wait has no timeout and the drainer makes room.
-                    None => log.violations.push(format!("send_async of message {n} hung")),
+                    // The wait has no timeout and the drainer makes room: a
+                    // lost wake-up. Stop this worker rather than hang again.
+                    None => {
+                        log.violations
+                            .push(format!("send_async of message {n} hung for {HANG:?}"));
+                        break;
+                    }
                 }
             }
             58..=64 => handles[id as usize] = registry.sender(&id),
@@ -285,8 +313,15 @@ fn worker(
                     _ => {
                         let mut fut = h.send_async(m);
                         match block_on(&mut fut, Instant::now() + HANG) {
-                            Some(r) => log.record("handle send_async", Via::Handle, n, from_async(r)),
-                            None => log.violations.push(format!("handle send_async of message {n} hung")),
+                            Some(r) => {
+                                log.record("handle send_async", Via::Handle, n, from_async(r))
+                            }
+                            None => {
+                                log.violations.push(format!(
+                                    "handle send_async of message {n} hung for {HANG:?}"
+                                ));
+                                break;
+                            }
                         }
                     }
                 }
@@ -320,8 +355,10 @@ impl Draining {
     fn accept(&mut self, m: Msg, log: &mut DrainLog) {
         if let Some(prev) = self.last[m.from] {
             if prev >= m.id {
-                log.violations
-                    .push(format!("worker {} message {} received after {prev}", m.from, m.id));
+                log.violations.push(format!(
+                    "worker {} message {} received after {prev}",
+                    m.from, m.id
+                ));
             }
         }
         self.last[m.from] = Some(m.id);
@@ -438,7 +475,7 @@ fn drainer(
             last_progress = Instant::now();
             continue;
         }
-        if last_progress.elapsed() > HANG {
+        if retired_all && last_progress.elapsed() > HANG {
             log.violations.push(format!(
                 "drainer: {} receivers neither closed nor receiving for {HANG:?}",
                 open.len()
@@ -482,6 +519,15 @@ fn run(p: Params) {
         let all_deleted = Arc::clone(&all_deleted);
         thread::spawn(move || drainer(from_workers, all_deleted, p))
     };
+    let mut pre_registered = 0;
+    if !p.deletes {
+        for id in 0..p.ids {
+            to_drainer
+                .send(registry.set(id, p.capacity).unwrap())
+                .unwrap();
+            pre_registered += 1;
+        }
+    }
     let start = Arc::new(Barrier::new(p.threads));
     let workers: Vec<_> = (0..p.threads)
         .map(|tid| {
@@ -517,7 +563,10 @@ fn run(p: Params) {
     assert_eq!(Arc::strong_count(&registry), 1);
     drop(registry);
 
-    let mut violations: Vec<String> = logs.iter().flat_map(|l| l.violations.iter().cloned()).collect();
+    let mut violations: Vec<String> = logs
+        .iter()
+        .flat_map(|l| l.violations.iter().cloned())
+        .collect();
     violations.extend(drained.violations.iter().cloned());
     if !ids_left.is_empty() {
         violations.push(format!("ids() after deleting every id: {ids_left:?}"));
@@ -528,29 +577,55 @@ fn run(p: Params) {
     assert!(violations.is_empty(), "{p:?}: {violations:#?}");
 
     // Every receiver made it to the drainer.
-    let made: usize = logs.iter().map(|l| l.receivers).sum();
-    assert_eq!(drained.receivers, made, "receivers handed over vs received by the drainer");
+    let made: usize = pre_registered + logs.iter().map(|l| l.receivers).sum::<usize>();
+    assert_eq!(
+        drained.receivers, made,
+        "receivers handed over vs received by the drainer"
+    );
 
     // Every created message either went in or came back, never both.
     let mut sent: Vec<u32> = logs.iter().flat_map(|l| l.sent.iter().copied()).collect();
-    let mut returned: Vec<u32> = logs.iter().flat_map(|l| l.returned.iter().copied()).collect();
-    let mut created: Vec<u32> = logs.iter().flat_map(|l| l.created.iter().copied()).collect();
+    let mut returned: Vec<u32> = logs
+        .iter()
+        .flat_map(|l| l.returned.iter().copied())
+        .collect();
+    let mut created: Vec<u32> = logs
+        .iter()
+        .flat_map(|l| l.created.iter().copied())
+        .collect();
     sent.sort_unstable();
     returned.sort_unstable();
     created.sort_unstable();
     let mut outcomes: Vec<u32> = sent.iter().chain(&returned).copied().collect();
     outcomes.sort_unstable();
-    assert_eq!(outcomes, created, "each created message has exactly one send outcome");
+    assert_eq!(
+        outcomes, created,
+        "each created message has exactly one send outcome"
+    );
 
     // Nothing lost, nothing duplicated, nothing invented.
     let mut received = drained.received.clone();
     received.sort_unstable();
-    let dups: Vec<u32> = received.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
+    let dups: Vec<u32> = received
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect();
     assert!(dups.is_empty(), "{p:?}: received more than once: {dups:?}");
     if received != sent {
-        let lost: Vec<u32> = sent.iter().filter(|m| received.binary_search(m).is_err()).copied().collect();
-        let extra: Vec<u32> = received.iter().filter(|m| sent.binary_search(m).is_err()).copied().collect();
-        panic!("{p:?}: accepted but never received: {lost:?}; received but not accepted: {extra:?}");
+        let lost: Vec<u32> = sent
+            .iter()
+            .filter(|m| received.binary_search(m).is_err())
+            .copied()
+            .collect();
+        let extra: Vec<u32> = received
+            .iter()
+            .filter(|m| sent.binary_search(m).is_err())
+            .copied()
+            .collect();
+        panic!(
+            "{p:?}: accepted but never received: {lost:?}; received but not accepted: {extra:?}"
+        );
     }
 
     // Every message dropped exactly once (the registry and all receivers are
@@ -561,7 +636,10 @@ fn run(p: Params) {
         .map(|(i, d)| (i, d.load(Ordering::SeqCst)))
         .filter(|&(i, d)| d != u8::from(created.binary_search(&(i as u32)).is_ok()))
         .collect();
-    assert!(bad.is_empty(), "{p:?}: (message, drop count) wrong: {bad:?}");
+    assert!(
+        bad.is_empty(),
+        "{p:?}: (message, drop count) wrong: {bad:?}"
+    );
 
     // The run was not vacuous (shown with `--nocapture`).
     let mut failures = [0usize; 4];
@@ -583,23 +661,31 @@ fn run(p: Params) {
 }
 
 fn params() -> impl Strategy<Value = Params> {
-    (2usize..=4, 200usize..=2000, 1u64..=4, 1usize..=4, any::<u64>()).prop_map(
-        |(threads, ops, ids, capacity, seed)| Params {
+    (
+        2usize..=4,
+        200usize..=2000,
+        1u64..=4,
+        1usize..=4,
+        proptest::bool::weighted(0.6),
+        any::<u64>(),
+    )
+        .prop_map(|(threads, ops, ids, capacity, deletes, seed)| Params {
             threads,
             ops,
             ids,
             capacity,
+            deletes,
             seed,
-        },
-    )
+        })
 }
 
 proptest! {
     #![proptest_config(Config {
-        cases: 24,
+        cases: 32,
         // Runs are not reproducible (thread timing), so shrinking only
         // narrows the parameters; keep it short.
-        max_shrink_iters: 32,
+        max_shrink_iters: 8,
+        max_shrink_time: 30_000,
         failure_persistence: None,
         ..Config::default()
     })]
@@ -620,7 +706,67 @@ fn one_id_single_slot() {
             ops: 2000,
             ids: 1,
             capacity: 1,
+            deletes: seed % 2 == 0,
             seed,
         });
+    }
+}
+
+/// Two threads insert the same absent id at the same moment (`set` or
+/// `register`), many times over. Sequentially, one insert comes first and the
+/// other replaces it (`set`) or is refused (`register`); either way, once the
+/// id is deleted no receiver may still be open, and `len()` is back to 0.
+#[test]
+fn racing_first_inserts_of_one_id() {
+    const ROUNDS: u64 = 50_000;
+    for use_register in [false, true] {
+        let registry = Arc::new(Registry::<u64, u32>::new());
+        let barrier = Arc::new(Barrier::new(2));
+        let racers: Vec<_> = (0..2)
+            .map(|_| {
+                let registry = Arc::clone(&registry);
+                let barrier = Arc::clone(&barrier);
+                thread::spawn(move || {
+                    (0..ROUNDS)
+                        .map(|id| {
+                            barrier.wait();
+                            if use_register {
+                                registry.register(id, 1).ok()
+                            } else {
+                                Some(registry.set(id, 1).expect("valid capacity"))
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let results: Vec<Vec<Option<Receiver<u32>>>> =
+            racers.into_iter().map(|t| t.join().unwrap()).collect();
+        let op = if use_register { "register" } else { "set" };
+        for id in 0..ROUNDS {
+            let rxs: Vec<&Receiver<u32>> = results
+                .iter()
+                .filter_map(|r| r[id as usize].as_ref())
+                .collect();
+            if use_register {
+                assert_eq!(
+                    rxs.len(),
+                    1,
+                    "round {id}: {} racing register calls returned Ok",
+                    rxs.len()
+                );
+            }
+            assert!(registry.delete(&id), "round {id}: id missing before delete");
+            let open = rxs.iter().filter(|rx| !rx.is_closed()).count();
+            assert_eq!(
+                open, 0,
+                "round {id}: racing {op}s, then delete: a receiver is still open"
+            );
+        }
+        assert_eq!(
+            registry.len(),
+            0,
+            "len() after deleting every id (racing {op}s)"
+        );
     }
 }

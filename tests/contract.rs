@@ -37,7 +37,9 @@ fn block_on<F: Future>(fut: F) -> F::Output {
 }
 
 fn next<S: Stream + Unpin>(stream: &mut S) -> Option<S::Item> {
-    block_on(std::future::poll_fn(|cx| std::pin::Pin::new(&mut *stream).poll_next(cx)))
+    block_on(std::future::poll_fn(|cx| {
+        std::pin::Pin::new(&mut *stream).poll_next(cx)
+    }))
 }
 
 // ---- the basic operations -------------------------------------------------
@@ -69,10 +71,16 @@ fn set_send_recv_delete() {
 fn register_refuses_a_present_id() {
     let registry = Registry::<u64, u32>::new();
     let rx = registry.register(5, 1).unwrap();
-    assert_eq!(registry.register(5, 1).unwrap_err(), RegisterError::Occupied);
+    assert_eq!(
+        registry.register(5, 1).unwrap_err(),
+        RegisterError::Occupied
+    );
     drop(rx); // receiver gone, but the id stays registered
     assert!(registry.contains(&5));
-    assert_eq!(registry.register(5, 1).unwrap_err(), RegisterError::Occupied);
+    assert_eq!(
+        registry.register(5, 1).unwrap_err(),
+        RegisterError::Occupied
+    );
     assert_eq!(registry.try_send(&5, 1), Err(TrySendError::Closed(1)));
     assert!(registry.delete(&5));
     let rx = registry.register(5, 1).unwrap();
@@ -88,7 +96,10 @@ fn bad_capacities_are_errors_and_change_nothing() {
         let err: CapacityError = registry.set(1, cap).unwrap_err();
         assert_eq!(err.requested(), cap);
         assert!(!err.to_string().is_empty());
-        assert_eq!(registry.register(2, cap).unwrap_err(), RegisterError::Capacity(err));
+        assert_eq!(
+            registry.register(2, cap).unwrap_err(),
+            RegisterError::Capacity(err)
+        );
     }
     // A capacity that fits the slot limit but not the byte limit.
     let big = Registry::<u64, [u8; 4096]>::new();
@@ -97,7 +108,10 @@ fn bad_capacities_are_errors_and_change_nothing() {
     assert!(!rx.is_closed());
     assert!(!registry.contains(&2));
     assert_eq!(registry.len(), 1);
-    assert_eq!(registry.set(3, MAX_CAPACITY).unwrap().capacity(), MAX_CAPACITY);
+    assert_eq!(
+        registry.set(3, MAX_CAPACITY).unwrap().capacity(),
+        MAX_CAPACITY
+    );
 }
 
 #[test]
@@ -215,7 +229,10 @@ fn after_delete_returns_sends_fail() {
         }
         deleter.join().unwrap();
         assert!(!registry.contains(&1));
-        assert!(matches!(registry.try_send(&1, 99), Err(TrySendError::NoSuchId(99))));
+        assert!(matches!(
+            registry.try_send(&1, 99),
+            Err(TrySendError::NoSuchId(99))
+        ));
         let received: Vec<u32> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
         assert_eq!(received, (0..accepted).collect::<Vec<_>>());
         assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
@@ -223,6 +240,55 @@ fn after_delete_returns_sends_fail() {
 }
 
 // ---- clause 2: nothing lost ---------------------------------------------------
+
+/// Regression: crossbeam-skiplist may build a node and discard it when a
+/// concurrent insert of the same key wins; the registry once took "the
+/// closure ran" for "inserted" and lost that generation (its receiver never
+/// saw the channel closed). After deleting every id, every receiver ever
+/// handed out must be closed, and `len` must be 0.
+#[test]
+fn concurrent_inserts_never_lose_a_generation() {
+    for round in 0..60u64 {
+        let registry = Arc::new(Registry::<u64, u64>::new());
+        let receivers = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let workers: Vec<_> = (0..4u64)
+            .map(|t| {
+                let (registry, receivers) = (registry.clone(), receivers.clone());
+                thread::spawn(move || {
+                    let mut rng = (t * 7919 + 1) ^ (round << 20);
+                    for _ in 0..2_000 {
+                        rng ^= rng << 13;
+                        rng ^= rng >> 7;
+                        rng ^= rng << 17;
+                        let id = rng % 4;
+                        match (rng >> 32) % 3 {
+                            0 => receivers.lock().unwrap().push(registry.set(id, 2).unwrap()),
+                            1 => drop(registry.delete(&id)),
+                            _ => drop(registry.try_send(&id, rng)),
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        for id in 0..4 {
+            registry.delete(&id);
+        }
+        assert_eq!(registry.len(), 0, "round {round}");
+        let open = receivers
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|rx| !rx.is_closed())
+            .count();
+        assert_eq!(
+            open, 0,
+            "round {round}: generations lost with their channel open"
+        );
+    }
+}
 
 /// Messages sent while the id is replaced over and over are each received
 /// exactly once, by the receiver of the generation they went into, in order.
@@ -270,7 +336,10 @@ fn replacement_storm_loses_nothing() {
         }
         received
     });
-    let mut accepted: Vec<u64> = senders.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let mut accepted: Vec<u64> = senders
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     setter.join().unwrap();
     let mut received = drainer.join().unwrap();
     accepted.sort_unstable();
@@ -381,7 +450,10 @@ fn blocked_handle_sender_wakes_on_recv() {
 fn timeouts() {
     let registry = Registry::<u64, u32>::new();
     let rx = registry.set(1, 1).unwrap();
-    assert_eq!(rx.recv_timeout(Duration::from_millis(5)), Err(RecvTimeoutError::Timeout));
+    assert_eq!(
+        rx.recv_timeout(Duration::from_millis(5)),
+        Err(RecvTimeoutError::Timeout)
+    );
     registry.try_send(&1, 1).unwrap();
     assert_eq!(
         registry.send_timeout(&1, 2, Duration::from_millis(5)),
@@ -394,7 +466,10 @@ fn timeouts() {
     // A timeout too large for `Instant` means "no limit", not a panic.
     assert_eq!(rx.recv_timeout(Duration::MAX), Ok(1));
     registry.delete(&1);
-    assert_eq!(rx.recv_timeout(Duration::MAX), Err(RecvTimeoutError::Closed));
+    assert_eq!(
+        rx.recv_timeout(Duration::MAX),
+        Err(RecvTimeoutError::Closed)
+    );
 }
 
 #[test]
@@ -464,14 +539,20 @@ fn dropping_the_registry_closes_and_frees() {
     registry.try_send(&0, Canary::new()).unwrap();
     for id in 1..100 {
         drop(registry.set(id, 2).unwrap()); // receiver dropped: buffer dropped at once
-        assert!(matches!(registry.try_send(&id, Canary::new()), Err(TrySendError::Closed(_))));
+        assert!(matches!(
+            registry.try_send(&id, Canary::new()),
+            Err(TrySendError::Closed(_))
+        ));
     }
     let tx = registry.sender(&0).unwrap();
     assert_eq!(LIVE.load(Ordering::SeqCst), 1);
     drop(registry);
     assert!(kept.is_closed());
     assert!(tx.is_closed());
-    assert!(matches!(tx.try_send(Canary::new()), Err(TrySendError::Closed(_))));
+    assert!(matches!(
+        tx.try_send(Canary::new()),
+        Err(TrySendError::Closed(_))
+    ));
     assert!(kept.try_recv().is_ok());
     assert!(matches!(kept.try_recv(), Err(TryRecvError::Closed)));
     assert_eq!(LIVE.load(Ordering::SeqCst), 0);

@@ -22,7 +22,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use channel_registry::{
-    CapacityError, MAX_BUFFER_BYTES, MAX_CAPACITY, RecvError, RecvTimeoutError, Receiver,
+    CapacityError, MAX_BUFFER_BYTES, MAX_CAPACITY, Receiver, RecvError, RecvTimeoutError,
     RegisterError, Registry, SendTimeoutError, Sender, TryRecvError, TrySendError,
 };
 use futures_core::Stream;
@@ -112,10 +112,11 @@ enum Op {
     Set(u64, usize),
     Register(u64, usize),
     Delete(u64),
-    TrySend(u64),
+    /// `try_send` of that many messages in a row (bursts fill bigger buffers).
+    TrySend(u64, u8),
     SendTimeout(u64),
     GetSender(u64),
-    HandleTrySend(Index),
+    HandleTrySend(Index, u8),
     HandleSendTimeout(Index),
     HandleInspect(Index, Index),
     DropHandle(Index),
@@ -150,6 +151,10 @@ fn cap() -> impl Strategy<Value = usize> {
     ]
 }
 
+fn burst() -> impl Strategy<Value = u8> {
+    prop_oneof![3 => Just(1u8), 1 => 2..=4u8]
+}
+
 fn range() -> impl Strategy<Value = Range> {
     // Endpoints beyond the id space too.
     let e = || 0..IDS + 2;
@@ -167,13 +172,13 @@ fn range() -> impl Strategy<Value = Range> {
 fn op() -> impl Strategy<Value = Op> {
     let ix = || (0..64usize).prop_map(Index);
     prop_oneof![
-        6 => (id(), cap()).prop_map(|(i, c)| Op::Set(i, c)),
+        8 => (id(), cap()).prop_map(|(i, c)| Op::Set(i, c)),
         3 => (id(), cap()).prop_map(|(i, c)| Op::Register(i, c)),
         3 => id().prop_map(Op::Delete),
-        10 => id().prop_map(Op::TrySend),
+        10 => (id(), burst()).prop_map(|(i, n)| Op::TrySend(i, n)),
         4 => id().prop_map(Op::SendTimeout),
         3 => id().prop_map(Op::GetSender),
-        5 => ix().prop_map(Op::HandleTrySend),
+        5 => (ix(), burst()).prop_map(|(i, n)| Op::HandleTrySend(i, n)),
         2 => ix().prop_map(Op::HandleSendTimeout),
         1 => (ix(), ix()).prop_map(|(a, b)| Op::HandleInspect(a, b)),
         1 => ix().prop_map(Op::DropHandle),
@@ -248,7 +253,10 @@ impl Model {
     }
 
     fn all_queued(&self) -> BTreeSet<u32> {
-        self.gens.iter().flat_map(|g| g.queue.iter().copied()).collect()
+        self.gens
+            .iter()
+            .flat_map(|g| g.queue.iter().copied())
+            .collect()
     }
 }
 
@@ -335,9 +343,19 @@ impl Harness {
     }
 
     /// Checks a send's result against the model and updates the model.
-    fn settle_send(&mut self, what: &str, g: Option<usize>, v: u32, expected: Outcome, got: (Outcome, Option<Msg>)) {
+    fn settle_send(
+        &mut self,
+        what: &str,
+        g: Option<usize>,
+        v: u32,
+        expected: Outcome,
+        got: (Outcome, Option<Msg>),
+    ) {
         let (outcome, back) = got;
-        assert_eq!(outcome, expected, "{what}: message {v} into generation {g:?}");
+        assert_eq!(
+            outcome, expected,
+            "{what}: message {v} into generation {g:?}"
+        );
         match (outcome, back) {
             (Outcome::Ok, None) => self.model.gens[g.unwrap()].queue.push_back(v),
             (_, Some(m)) => assert_eq!(m.val, v, "{what}: handed back another message"),
@@ -372,7 +390,11 @@ impl Harness {
         assert_eq!(reg.is_empty(), keys.is_empty(), "is_empty");
         assert_eq!(reg.ids().collect::<Vec<_>>(), keys, "ids");
         for id in 0..IDS + 1 {
-            assert_eq!(reg.contains(&id), self.model.map.contains_key(&id), "contains({id})");
+            assert_eq!(
+                reg.contains(&id),
+                self.model.map.contains_key(&id),
+                "contains({id})"
+            );
         }
     }
 
@@ -397,8 +419,16 @@ impl Harness {
     /// The messages that exist are exactly the ones the model has queued.
     fn check_live(&self) {
         let l = self.live.lock().unwrap();
-        assert!(l.double_drops.is_empty(), "dropped twice: {:?}", l.double_drops);
-        assert_eq!(l.alive, self.model.all_queued(), "live messages vs model queues");
+        assert!(
+            l.double_drops.is_empty(),
+            "dropped twice: {:?}",
+            l.double_drops
+        );
+        assert_eq!(
+            l.alive,
+            self.model.all_queued(),
+            "live messages vs model queues"
+        );
     }
 
     /// Expected result of a receive on generation `g`, popping the model.
@@ -447,19 +477,23 @@ impl Harness {
                         assert_eq!(e.requested(), cap);
                         self.check_registry();
                     }
-                    (p, v, r) => panic!("register({id}, {cap}) present={p} valid_cap={v}: got {r:?}"),
+                    (p, v, r) => {
+                        panic!("register({id}, {cap}) present={p} valid_cap={v}: got {r:?}")
+                    }
                 }
             }
             Op::Delete(id) => {
                 let got = self.reg().delete(&id);
                 assert_eq!(got, self.model.delete(id), "delete({id})");
             }
-            Op::TrySend(id) => {
-                let (v, m) = self.msg();
-                let g = self.model.current(id);
-                let expected = expect_send(&self.model, g, Outcome::Full);
-                let got = try_outcome(self.reg().try_send(&id, m));
-                self.settle_send("try_send", g, v, expected, got);
+            Op::TrySend(id, burst) => {
+                for _ in 0..burst {
+                    let (v, m) = self.msg();
+                    let g = self.model.current(id);
+                    let expected = expect_send(&self.model, g, Outcome::Full);
+                    let got = try_outcome(self.reg().try_send(&id, m));
+                    self.settle_send("try_send", g, v, expected, got);
+                }
             }
             Op::SendTimeout(id) => {
                 let (v, m) = self.msg();
@@ -482,16 +516,22 @@ impl Harness {
                     (g, h) => panic!("sender({id}): model generation {g:?}, got {h:?}"),
                 }
             }
-            Op::HandleTrySend(ref ix) => {
-                let Some(k) = self.pick_handle(ix) else { return };
+            Op::HandleTrySend(ref ix, burst) => {
+                let Some(k) = self.pick_handle(ix) else {
+                    return;
+                };
                 let g = self.handles[k].0;
-                let (v, m) = self.msg();
-                let expected = expect_send(&self.model, Some(g), Outcome::Full);
-                let got = try_outcome(self.handles[k].1.try_send(m));
-                self.settle_send("handle try_send", Some(g), v, expected, got);
+                for _ in 0..burst {
+                    let (v, m) = self.msg();
+                    let expected = expect_send(&self.model, Some(g), Outcome::Full);
+                    let got = try_outcome(self.handles[k].1.try_send(m));
+                    self.settle_send("handle try_send", Some(g), v, expected, got);
+                }
             }
             Op::HandleSendTimeout(ref ix) => {
-                let Some(k) = self.pick_handle(ix) else { return };
+                let Some(k) = self.pick_handle(ix) else {
+                    return;
+                };
                 let g = self.handles[k].0;
                 let (v, m) = self.msg();
                 let expected = expect_send(&self.model, Some(g), Outcome::Timeout);
@@ -499,7 +539,9 @@ impl Harness {
                 self.settle_send("handle send_timeout", Some(g), v, expected, got);
             }
             Op::HandleInspect(ref a, ref b) => {
-                let (Some(a), Some(b)) = (self.pick_handle(a), self.pick_handle(b)) else { return };
+                let (Some(a), Some(b)) = (self.pick_handle(a), self.pick_handle(b)) else {
+                    return;
+                };
                 self.check_handle(a);
                 self.check_handle(b);
                 let (ga, ha) = &self.handles[a];
@@ -509,16 +551,26 @@ impl Harness {
                 assert!(clone.same_channel(ha));
             }
             Op::DropHandle(ref ix) => {
-                let Some(k) = self.pick_handle(ix) else { return };
+                let Some(k) = self.pick_handle(ix) else {
+                    return;
+                };
                 self.handles.swap_remove(k);
             }
             Op::TryRecv(ref ix) => {
-                let Some(g) = self.pick_receiver(ix) else { return };
-                let got = self.receivers[g].as_ref().unwrap().try_recv().map(|m| m.val);
+                let Some(g) = self.pick_receiver(ix) else {
+                    return;
+                };
+                let got = self.receivers[g]
+                    .as_ref()
+                    .unwrap()
+                    .try_recv()
+                    .map(|m| m.val);
                 assert_eq!(got, self.expect_recv(g), "try_recv on generation {g}");
             }
             Op::RecvTimeout(ref ix) => {
-                let Some(g) = self.pick_receiver(ix) else { return };
+                let Some(g) = self.pick_receiver(ix) else {
+                    return;
+                };
                 let got = self.receivers[g]
                     .as_ref()
                     .unwrap()
@@ -531,7 +583,9 @@ impl Harness {
                 assert_eq!(got, expected, "recv_timeout(0) on generation {g}");
             }
             Op::Recv(ref ix) => {
-                let Some(g) = self.pick_receiver(ix) else { return };
+                let Some(g) = self.pick_receiver(ix) else {
+                    return;
+                };
                 let c = &self.model.gens[g];
                 if c.queue.is_empty() && !c.closed {
                     return; // would block forever
@@ -541,7 +595,9 @@ impl Harness {
                 assert_eq!(got, expected, "recv on generation {g}");
             }
             Op::PollRecv(ref ix, stream) => {
-                let Some(g) = self.pick_receiver(ix) else { return };
+                let Some(g) = self.pick_receiver(ix) else {
+                    return;
+                };
                 let mut cx = Context::from_waker(Waker::noop());
                 let rx = self.receivers[g].as_mut().unwrap();
                 let got: Poll<Result<u32, ()>> = if stream {
@@ -563,7 +619,9 @@ impl Harness {
                 assert_eq!(got, expected, "poll (stream: {stream}) on generation {g}");
             }
             Op::DropReceiver(ref ix) => {
-                let Some(g) = self.pick_receiver(ix) else { return };
+                let Some(g) = self.pick_receiver(ix) else {
+                    return;
+                };
                 drop(self.receivers[g].take());
                 let c = &mut self.model.gens[g];
                 c.receiver_dropped = true;
@@ -572,14 +630,23 @@ impl Harness {
                 // The id stays registered if this was its current generation.
                 let id = c.id;
                 let current = self.model.current(id) == Some(g);
-                assert!(!current || self.reg().contains(&id), "id {id} deregistered by a receiver drop");
+                assert!(
+                    !current || self.reg().contains(&id),
+                    "id {id} deregistered by a receiver drop"
+                );
             }
             Op::InspectReceiver(ref ix) => {
-                let Some(g) = self.pick_receiver(ix) else { return };
+                let Some(g) = self.pick_receiver(ix) else {
+                    return;
+                };
                 self.check_receiver(g);
             }
             Op::Contains(id) => {
-                assert_eq!(self.reg().contains(&id), self.model.map.contains_key(&id), "contains({id})");
+                assert_eq!(
+                    self.reg().contains(&id),
+                    self.model.map.contains_key(&id),
+                    "contains({id})"
+                );
             }
             Op::Len => {
                 assert_eq!(self.reg().len(), self.model.map.len(), "len");
@@ -606,7 +673,12 @@ impl Harness {
     }
 
     fn expect_ids(&self, r: impl RangeBounds<u64>) -> Vec<u64> {
-        self.model.map.keys().copied().filter(|k| r.contains(k)).collect()
+        self.model
+            .map
+            .keys()
+            .copied()
+            .filter(|k| r.contains(k))
+            .collect()
     }
 
     /// Drops the registry: every channel closes, receivers drain what was
@@ -631,7 +703,13 @@ impl Harness {
             let (v, m) = self.msg();
             let g = self.handles[k].0;
             let got = try_outcome(self.handles[k].1.try_send(m));
-            self.settle_send("handle try_send after registry drop", Some(g), v, Outcome::Closed, got);
+            self.settle_send(
+                "handle try_send after registry drop",
+                Some(g),
+                v,
+                Outcome::Closed,
+                got,
+            );
         }
         for g in 0..self.receivers.len() {
             if self.receivers[g].is_none() {
@@ -639,7 +717,11 @@ impl Harness {
             }
             self.check_receiver(g);
             loop {
-                let got = self.receivers[g].as_ref().unwrap().try_recv().map(|m| m.val);
+                let got = self.receivers[g]
+                    .as_ref()
+                    .unwrap()
+                    .try_recv()
+                    .map(|m| m.val);
                 let expected = self.expect_recv(g);
                 assert_eq!(got, expected, "draining generation {g} after registry drop");
                 if got.is_err() {
@@ -652,7 +734,11 @@ impl Harness {
         self.receivers.clear();
         let l = self.live.lock().unwrap();
         assert!(l.alive.is_empty(), "messages never dropped: {:?}", l.alive);
-        assert!(l.double_drops.is_empty(), "dropped twice: {:?}", l.double_drops);
+        assert!(
+            l.double_drops.is_empty(),
+            "dropped twice: {:?}",
+            l.double_drops
+        );
     }
 }
 
@@ -686,13 +772,13 @@ proptest! {
 fn both_queue_flavors_fill_and_drain_in_order() {
     for cap in [1usize, 2, 3, 5] {
         let mut ops = vec![Op::Set(0, cap)];
-        ops.extend((0..cap + 2).map(|_| Op::TrySend(0)));
+        ops.extend((0..cap + 2).map(|_| Op::TrySend(0, 1)));
         ops.push(Op::GetSender(0));
-        ops.push(Op::HandleTrySend(Index(0)));
+        ops.push(Op::HandleTrySend(Index(0), 1));
         ops.push(Op::SendTimeout(0));
         ops.push(Op::Set(0, cap)); // retire with a full buffer
-        ops.push(Op::HandleTrySend(Index(0)));
-        ops.push(Op::TrySend(0));
+        ops.push(Op::HandleTrySend(Index(0), 1));
+        ops.push(Op::TrySend(0, 1));
         ops.extend((0..cap + 2).map(|_| Op::TryRecv(Index(0))));
         run(&ops);
     }
@@ -703,21 +789,21 @@ fn receiver_drop_keeps_id_registered() {
     let ix = || Index(0);
     run(&[
         Op::Register(1, 2),
-        Op::TrySend(1),
+        Op::TrySend(1, 1),
         Op::GetSender(1),
         Op::DropReceiver(ix()),
-        Op::TrySend(1),
+        Op::TrySend(1, 1),
         Op::SendTimeout(1),
-        Op::HandleTrySend(ix()),
+        Op::HandleTrySend(ix(), 1),
         Op::Contains(1),
         Op::Register(1, 1), // Occupied
         Op::Ids,
         Op::Set(1, 1),
-        Op::TrySend(1),
+        Op::TrySend(1, 1),
         Op::TryRecv(ix()),
         Op::Delete(1),
         Op::Delete(1),
-        Op::TrySend(1),
+        Op::TrySend(1, 1),
         Op::TryRecv(ix()),
         Op::Ids,
     ]);

@@ -106,7 +106,14 @@ impl Scenario {
     pub fn check(self, bound: Bound) {
         let mut builder = loom::model::Builder::new();
         match bound {
-            Bound::Exhaustive => builder.preemption_bound = None,
+            // `just loom-deep` bounds the pairs too (epoch modelled: the
+            // unbounded pairs do not finish); the default run leaves them
+            // unbounded.
+            Bound::Exhaustive => {
+                builder.preemption_bound = std::env::var("LOOM_PAIRS_BOUND")
+                    .ok()
+                    .and_then(|b| b.parse().ok())
+            }
             Bound::Preemptions(n) => {
                 if builder.preemption_bound.is_none() {
                     builder.preemption_bound = Some(n);

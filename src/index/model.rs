@@ -44,7 +44,11 @@ impl<K: Ord + Send + 'static, V: Send + 'static> Index<K, V> {
         // SAFETY: `node` was in the vector while the lock was held and the
         // guard pinned; removal defers the free past every pinned guard.
         let node = unsafe { &*node };
-        Entry { index: self, node, guard }
+        Entry {
+            index: self,
+            node,
+            guard,
+        }
     }
 
     fn position(nodes: &[*mut Node<K, V>], key: &K) -> Result<usize, usize> {
@@ -58,11 +62,39 @@ impl<K: Ord + Send + 'static, V: Send + 'static> Index<K, V> {
         Some(self.entry(nodes[i], guard))
     }
 
-    pub(crate) fn get_or_insert_with(&self, key: K, make: impl FnOnce() -> V, _guard: &Guard) {
+    /// As the skip list's: if `key` is absent, build the value *outside*
+    /// the lock, then link it unless another insert of `key` got in first,
+    /// in which case the built value is dropped. This reproduces the skip
+    /// list's "closure ran, node discarded" outcome, so loom explores it.
+    pub(crate) fn get_or_insert_with(
+        &self,
+        key: K,
+        make: impl FnOnce() -> V,
+        is_mine: impl FnOnce(&V) -> bool,
+        _guard: &Guard,
+    ) -> bool {
+        {
+            let nodes = lock(&self.nodes);
+            if let Ok(i) = Self::position(&nodes, &key) {
+                // SAFETY: live node, lock held.
+                return is_mine(unsafe { &(*nodes[i]).value });
+            }
+        }
+        let value = make();
         let mut nodes = lock(&self.nodes);
-        if let Err(i) = Self::position(&nodes, &key) {
-            let value = make();
-            nodes.insert(i, Box::into_raw(Box::new(Node { key, value })));
+        match Self::position(&nodes, &key) {
+            Ok(i) => {
+                // SAFETY: live node, lock held.
+                let mine = is_mine(unsafe { &(*nodes[i]).value });
+                drop(nodes);
+                drop(value);
+                mine
+            }
+            Err(i) => {
+                let mine = is_mine(&value);
+                nodes.insert(i, Box::into_raw(Box::new(Node { key, value })));
+                mine
+            }
         }
     }
 
@@ -105,7 +137,8 @@ impl<'g, K: Ord + Send + 'static, V: Send + 'static> Entry<'g, K, V> {
     }
 
     pub(crate) fn next(&self) -> Option<Entry<'g, K, V>> {
-        self.index.lower_bound(Bound::Excluded(&self.node.key), self.guard)
+        self.index
+            .lower_bound(Bound::Excluded(&self.node.key), self.guard)
     }
 }
 

@@ -28,10 +28,24 @@ impl<K: Ord + Send + 'static, V: Send + 'static> Index<K, V> {
         self.list.get(key, guard).map(|inner| Entry { inner })
     }
 
-    /// Inserts `(key, make())` if no live node has `key`. `make` runs only if
-    /// the node is inserted.
-    pub(crate) fn get_or_insert_with(&self, key: K, make: impl FnOnce() -> V, guard: &Guard) {
-        self.list.get_or_insert_with(key, make, guard).release(guard);
+    /// Inserts `(key, make())` unless a node has `key`, and tells whether
+    /// the node that has `key` afterwards passes `is_mine`.
+    ///
+    /// `make` running does not mean the node was inserted: crossbeam-skiplist
+    /// 0.1.3 builds the node, and destroys it (dropping the value) if a
+    /// concurrent insert of the same key wins the link. Callers must tell by
+    /// `is_mine`, and a value must be safe to drop unused.
+    pub(crate) fn get_or_insert_with(
+        &self,
+        key: K,
+        make: impl FnOnce() -> V,
+        is_mine: impl FnOnce(&V) -> bool,
+        guard: &Guard,
+    ) -> bool {
+        let entry = self.list.get_or_insert_with(key, make, guard);
+        let mine = is_mine(entry.value());
+        entry.release(guard);
+        mine
     }
 
     /// The first node whose key is within `bound` (`Unbounded`: the first).
@@ -40,7 +54,9 @@ impl<K: Ord + Send + 'static, V: Send + 'static> Index<K, V> {
         bound: Bound<&K>,
         guard: &'g Guard,
     ) -> Option<Entry<'g, K, V>> {
-        self.list.lower_bound(bound, guard).map(|inner| Entry { inner })
+        self.list
+            .lower_bound(bound, guard)
+            .map(|inner| Entry { inner })
     }
 }
 

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs the loom suite once per deliberately broken protocol variant
+# (`--cfg channel_registry_broken="NAME"`, see loom-tests/README.md) and
+# fails if the suite passes on any of them.
+set -u
+cd "$(dirname "$0")/.."
+variants=${*:-skip_close no_follow close_before_claim trust_insert_closure no_notify_fence}
+mkdir -p target
+survivors=()
+for variant in $variants; do
+    echo "== negative control: $variant"
+    log="target/loom-negative-$variant.log"
+    if RUSTFLAGS="--cfg loom --cfg channel_registry_broken=\"$variant\"" CARGO_TARGET_DIR=target/loom-negative \
+        timeout 1200 cargo test --release --test loom_pairs --test loom_scenarios -- --test-threads 2 \
+        > "$log" 2>&1; then
+        echo "   NOT CAUGHT: the loom suite passed"
+        survivors+=("$variant")
+    else
+        echo "   caught: $(grep -m1 -E "not linearizable|deadlock|leaked|already released|panicked at" "$log" | cut -c1-160)"
+    fi
+done
+if [ ${#survivors[@]} -ne 0 ]; then
+    echo "negative controls not caught: ${survivors[*]}"
+    exit 1
+fi
+echo "all negative controls caught"
