@@ -16,7 +16,8 @@ for variant in $variants; do
         echo "   NOT CAUGHT: the loom suite passed"
         survivors+=("$variant")
     else
-        echo "   caught: $(grep -m1 -E "not linearizable|deadlock|leaked|already released|panicked at" "$log" | cut -c1-160)"
+        reason=$(grep -m1 -E "not linearizable|^deadlock|leaked|already released" "$log" || grep -m1 "panicked at" "$log")
+        echo "   caught: $(echo "$reason" | cut -c1-160)"
     fi
 done
 if [ ${#survivors[@]} -ne 0 ]; then
