@@ -45,6 +45,21 @@ pub(crate) fn deleted<T>() -> *mut Chan<T> {
     ptr::without_provenance_mut(1)
 }
 
+/// A new `Arc` count of the generation at `chan`, leaving alone the count
+/// that the pointer itself carries.
+///
+/// # Safety
+///
+/// `chan` must come from `Arc::into_raw` of an `Arc<Chan<T>>`, and some count
+/// must keep it alive for the duration of the call (an owned `Arc`, or the
+/// registry's count under a pinned epoch guard).
+pub(crate) unsafe fn clone_counted<T>(chan: *const Chan<T>) -> Arc<Chan<T>> {
+    // SAFETY: per the contract above; `ManuallyDrop` keeps the borrowed
+    // count from being released when `borrowed` goes out of scope.
+    let borrowed = std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(chan) });
+    Arc::clone(&borrowed)
+}
+
 /// Checks a requested capacity against [`MAX_CAPACITY`] and [`MAX_BUFFER_BYTES`].
 pub(crate) fn check_capacity<T>(capacity: usize) -> Result<(), CapacityError> {
     // Each slot of the queue holds a `T` and a stamp word.
@@ -293,10 +308,8 @@ impl<T> SendWait<T> {
                     // Registered: keep the generation (and so its wait list)
                     // alive until the registration is withdrawn. The count is
                     // touched only on this waiting path.
-                    // SAFETY: `chan` is a live `Arc` pointer (caller); the
-                    // `ManuallyDrop` keeps the borrowed count untouched.
-                    let borrowed = std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(chan) });
-                    self.chan = Some(Arc::clone(&borrowed));
+                    // SAFETY: `chan` is a live `Arc` pointer (caller).
+                    self.chan = Some(unsafe { clone_counted(chan) });
                 }
             }
             Poll::Ready(_) => self.chan = None,

@@ -63,10 +63,11 @@
 //!
 //! # Cost
 //!
-//! A routed send pins the epoch, walks the skip list (no reference-count
-//! update) and pushes; the push is its only write to shared memory. A
-//! [`Sender`] handle skips the walk. Waking is a `SeqCst` fence and a load
-//! unless someone waits.
+//! A routed send pins the epoch (which writes only the calling thread's own
+//! epoch word), walks the skip list with plain loads (no reference-count
+//! update), and pushes: the push is its only write to memory that other
+//! threads write too. A [`Sender`] handle skips the pin and the walk. Waking
+//! the receiver costs a `SeqCst` fence and a load unless someone waits.
 //!
 //! # Capacities
 //!

@@ -58,7 +58,7 @@ use std::time::Duration;
 use concurrent_queue::PushError;
 
 use crate::block::{block_on, deadline_after};
-use crate::chan::{Chan, SendWait, check_capacity, deleted};
+use crate::chan::{Chan, SendWait, check_capacity, clone_counted, deleted};
 use crate::error::{CapacityError, RegisterError, SendError, SendTimeoutError, TrySendError};
 use crate::index::{Entry, Index};
 use crate::receiver::Receiver;
@@ -82,11 +82,10 @@ impl<T> Slot<T> {
     /// A slot owning one count of `chan`: this takes a new count, so a slot
     /// that the index builds and then throws away releases only its own.
     fn new(chan: *mut Chan<T>) -> Self {
-        // SAFETY: `chan` is a live `Arc` pointer (the caller holds a count);
-        // the `ManuallyDrop` leaves that count alone.
-        let borrowed = std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(chan) });
+        // SAFETY: `chan` is a live `Arc` pointer; the caller holds a count.
+        let own = unsafe { clone_counted(chan) };
         Slot {
-            current: AtomicPtr::new(Arc::into_raw(Arc::clone(&borrowed)).cast_mut()),
+            current: AtomicPtr::new(Arc::into_raw(own).cast_mut()),
             origin: chan as usize,
             _owns: PhantomData,
         }
@@ -393,10 +392,9 @@ where
         let guard = sync::pin();
         let entry = self.index.get(id, &guard)?;
         let current = self.current(&entry, &guard)?;
-        // SAFETY: `current` is alive under `guard`; the `ManuallyDrop`
-        // borrows the registry's count without releasing it.
-        let borrowed = std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(current) });
-        Some(Sender::new(Arc::clone(&borrowed)))
+        // SAFETY: `current` carries the registry's count and stays alive
+        // under `guard`.
+        Some(Sender::new(unsafe { clone_counted(current) }))
     }
 
     /// Whether `id` has a channel (possibly one whose receiver was dropped).
