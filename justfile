@@ -1,5 +1,6 @@
 # channel-registry tasks. `just --list` shows them; `cargo install just` gets just.
 
+# List the recipes.
 default:
     @just --list
 
@@ -11,11 +12,11 @@ test:
 loom:
     RUSTFLAGS="--cfg loom" cargo test
 
-# The same, optimized (about 5x faster; what CI runs), with one line per scenario.
+# The loom suite optimized (about 6x faster), one line per scenario with its bound, interleavings and time.
 loom-release:
     RUSTFLAGS="--cfg loom" cargo test --release --test loom_pairs --test loom_scenarios -- --nocapture --test-threads 2
 
-# The deep run, in two parts:
+# The deep run, in two parts (summary last, for `just --list`):
 #  1. the larger scenarios at preemption bound 3 (about 30 s here; bound 4 takes
 #     about 6.5 minutes), crossbeam-epoch a black box as in `loom`;
 #  2. the pairs with crossbeam-epoch modelled by loom too (`--cfg crossbeam_loom`
@@ -24,18 +25,21 @@ loom-release:
 #     protocol multiplies the state space: one pair takes more than 4 minutes at
 #     bound 2, and a three-thread scenario does not finish at bound 1 in 5.
 # Separate target dirs: different cfgs must not evict each other's builds.
+#
+# Deeper loom: scenarios at bound 3, then pairs with crossbeam-epoch modelled (bound 1).
 loom-deep pair_bound="1":
     RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 \
         cargo test --release --test loom_scenarios -- --nocapture --test-threads 2
     RUSTFLAGS="--cfg loom --cfg crossbeam_loom" LOOM_PAIRS_BOUND={{pair_bound}} CARGO_TARGET_DIR=target/loom-deep \
         cargo test --release --test loom_pairs -- --nocapture --test-threads 2
 
-# Each deliberately broken protocol variant must fail the loom suite; this
-# recipe fails if any of them passes. `just loom-negative no_follow` runs one.
+# `just loom-negative no_follow` runs one variant.
+#
+# Every deliberately broken protocol variant must fail the loom suite (fails if one passes).
 loom-negative *variants:
     bash scripts/loom-negative.sh {{variants}}
 
-# Miri on the contract tests (about 6 minutes), less the five stress loops
+# About 6 minutes; the contract tests less the five stress loops
 # that run thousands of operations (hours under Miri; loom, TSan and the
 # native runs cover them). Flags (../shared/FACTS.md):
 #   -Zmiri-disable-stacked-borrows: Stacked Borrows reports UB inside
@@ -45,6 +49,8 @@ loom-negative *variants:
 #     past the end of `main` by design (crossbeam #579).
 #   -Zmiri-permissive-provenance: crossbeam-epoch turns tagged integers back
 #     into pointers (atomic.rs); this silences that warning, nothing else.
+#
+# Miri on the contract tests (data races, use-after-free), with the flags that work.
 miri:
     rustup +nightly component add miri rust-src
     MIRIFLAGS="-Zmiri-disable-stacked-borrows -Zmiri-ignore-leaks -Zmiri-permissive-provenance" CARGO_TARGET_DIR=target/miri \
