@@ -244,11 +244,24 @@ impl<T> Chan<T> {
 
     /// Closes the queue and drops every buffered message, for a receiver
     /// that goes away.
+    ///
+    /// A message whose `Drop` panics does not stop the drain: every message
+    /// is dropped, then the first panic is resumed. (Stopping would leave the
+    /// rest to be dropped while unwinding, where a second panic aborts.)
     pub(crate) fn close_and_drain(&self) {
         self.close();
         // Pushes that won against the close may still be writing their slot:
         // `pop` waits for them, so each accepted message is dropped here once.
-        while self.queue.pop().is_ok() {}
+        let mut first_panic = None;
+        while let Ok(msg) = self.queue.pop() {
+            let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(msg)));
+            if let Err(panic) = dropped {
+                first_panic.get_or_insert(panic);
+            }
+        }
+        if let Some(panic) = first_panic {
+            std::panic::resume_unwind(panic);
+        }
     }
 }
 

@@ -83,6 +83,18 @@
 //! is set again or deleted. A [`Sender`] handle stays bound to the channel it
 //! was made for. Both may outlive the registry.
 //!
+//! # Misuse
+//!
+//! * A message whose `Drop` panics: dropping a [`Receiver`] still drops every
+//!   buffered message, then resumes the first panic.
+//! * A key whose `Ord` panics: the panic reaches the caller; the registry
+//!   stays consistent and nothing leaks. An inconsistent `Ord` can make
+//!   lookups miss or register an id twice, but is memory-safe.
+//! * Sending into the registry from a message's `Drop` works: the registry
+//!   holds no lock while it drops a message.
+//! * A send or receive future polled after it returned `Ready` panics, as
+//!   std's futures do.
+//!
 //! # Verification
 //!
 //! The protocol (slots, channel states, wake-ups, reclamation calls) is

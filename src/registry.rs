@@ -216,11 +216,7 @@ where
         let (receiver, chan) = new_generation(capacity);
         match self.install(id, chan, Occupied::Refuse) {
             Ok(()) => Ok(receiver),
-            Err(chan) => {
-                // SAFETY: `install` gave back the registry's count unused.
-                drop(unsafe { Arc::from_raw(chan) });
-                Err(RegisterError::Occupied)
-            }
+            Err(Refused) => Err(RegisterError::Occupied),
         }
     }
 
@@ -444,13 +440,18 @@ where
         }
     }
 
-    /// Installs the generation `chan` (an `Arc::into_raw` pointer carrying
-    /// the registry's count) under `id`. With `Occupied::Refuse`, gives the
-    /// pointer back if `id` has a channel.
-    fn install(&self, id: K, chan: *mut Chan<T>, occupied: Occupied) -> Result<(), *mut Chan<T>>
+    /// Installs the generation `chan` under `id`, handing the index or the
+    /// old generation's `successor` one count of it. With
+    /// `Occupied::Refuse`, does nothing if `id` has a channel.
+    ///
+    /// `chan` stays an owned `Arc` until the one instruction that transfers
+    /// its count (a successful claim), so a panic on the way (an `Ord` that
+    /// panics inside the index) leaks nothing.
+    fn install(&self, id: K, chan: Arc<Chan<T>>, occupied: Occupied) -> Result<(), Refused>
     where
         K: Clone,
     {
+        let chan_ptr = Arc::as_ptr(&chan).cast_mut();
         let guard = sync::pin();
         loop {
             let Some(entry) = self.index.get(&id, &guard) else {
@@ -464,9 +465,9 @@ where
                     id.clone(),
                     || {
                         made = true;
-                        Slot::new(chan)
+                        Slot::new(chan_ptr)
                     },
-                    |slot| slot.origin == chan as usize,
+                    |slot| slot.origin == chan_ptr as usize,
                     &guard,
                 );
                 // Negative control: the bug this check replaced.
@@ -476,10 +477,8 @@ where
                     ours
                 };
                 if ours {
+                    // The slot took its own count; ours drops with `chan`.
                     self.live.fetch_add(1, Ordering::Relaxed);
-                    // The slot took its own count; give back ours.
-                    // SAFETY: `chan` carries the count the caller gave us.
-                    drop(unsafe { Arc::from_raw(chan) });
                     return Ok(());
                 }
                 // Lost a race with another insert of `id`: look again.
@@ -497,14 +496,16 @@ where
             if occupied == Occupied::Refuse {
                 let successor = old.successor();
                 if successor.is_null() {
-                    return Err(chan);
+                    return Err(Refused);
                 }
                 self.finish_retire(&entry, current, successor, &guard);
                 continue;
             }
-            match old.claim(chan) {
+            match old.claim(chan_ptr) {
                 Ok(()) => {
-                    self.finish_retire(&entry, current, chan, &guard);
+                    // The claimed `successor` now carries our count.
+                    let _ = Arc::into_raw(chan);
+                    self.finish_retire(&entry, current, chan_ptr, &guard);
                     return Ok(());
                 }
                 Err(successor) => self.finish_retire(&entry, current, successor, &guard),
@@ -601,11 +602,13 @@ struct SendPtr<T>(*mut Chan<T>);
 // `Arc` it came from.
 unsafe impl<T: Send> Send for SendPtr<T> {}
 
-/// A new generation: its receiver, and the registry's count as a raw pointer.
-fn new_generation<T>(capacity: usize) -> (Receiver<T>, *mut Chan<T>) {
+/// `install` found the id occupied and was told not to replace.
+struct Refused;
+
+/// A new generation: its receiver, and the count that `install` hands on.
+fn new_generation<T>(capacity: usize) -> (Receiver<T>, Arc<Chan<T>>) {
     let chan = Arc::new(Chan::new(capacity));
-    let receiver = Receiver::new(Arc::clone(&chan));
-    (receiver, Arc::into_raw(chan).cast_mut())
+    (Receiver::new(Arc::clone(&chan)), chan)
 }
 
 impl<K, T> Default for Registry<K, T>
