@@ -39,29 +39,13 @@ loom-deep pair_bound="1":
 loom-negative *variants:
     bash scripts/loom-negative.sh {{variants}}
 
-# About 6 minutes; the contract tests less the five stress loops
-# that run thousands of operations (hours under Miri; loom, TSan and the
-# native runs cover them). Flags (../shared/FACTS.md):
-#   -Zmiri-disable-stacked-borrows: Stacked Borrows reports UB inside
-#     crossbeam-epoch itself (crossbeam #545, #878); data-race and
-#     use-after-free detection stay on.
-#   -Zmiri-ignore-leaks: crossbeam-epoch's global collector keeps garbage
-#     past the end of `main` by design (crossbeam #579).
-#   -Zmiri-permissive-provenance: crossbeam-epoch turns tagged integers back
-#     into pointers (atomic.rs); this silences that warning, nothing else.
-#
-# Miri on the contract tests (data races, use-after-free), with the flags that work.
+# Miri on the contract and misuse tests, with the flags that work (scripts/miri.sh says why).
 miri:
-    rustup +nightly component add miri rust-src
-    MIRIFLAGS="-Zmiri-disable-stacked-borrows -Zmiri-ignore-leaks -Zmiri-permissive-provenance" CARGO_TARGET_DIR=target/miri \
-        cargo +nightly miri test --test contract -- \
-        --skip concurrent_inserts --skip after_delete --skip set_never --skip stream_wakes --skip replacement_storm
+    bash scripts/miri.sh
 
-# ThreadSanitizer on the threaded tests (needs nightly + rust-src for -Zbuild-std).
+# ThreadSanitizer on the threaded tests (nightly, -Zbuild-std; suppressions in tsan.supp).
 tsan:
-    rustup +nightly component add rust-src
-    RUSTFLAGS="-Zsanitizer=thread" TSAN_OPTIONS="suppressions=$(pwd)/tsan.supp" CARGO_TARGET_DIR=target/tsan \
-        cargo +nightly test -Zbuild-std --target x86_64-unknown-linux-gnu --test contract --test accounting
+    bash scripts/tsan.sh
 
 # The seed's storm, with every message accounted for.
 storm seconds="3":
