@@ -51,6 +51,10 @@ tsan:
 storm seconds="3":
     cargo run --release --example storm -- --seconds {{seconds}}
 
+# Soak with exact accounting (lost, duplicated, drops, channels freed, heap); `just soak 1e8`.
+soak ops="2e7" threads="4":
+    cargo run --release --example soak -- --ops {{ops}} --threads {{threads}}
+
 # What CI runs.
 ci:
     bash .ci/run

@@ -73,6 +73,24 @@ pub(crate) fn check_capacity<T>(capacity: usize) -> Result<(), CapacityError> {
     Ok(())
 }
 
+/// Channel generations allocated and not yet freed, process-wide.
+///
+/// A plain std atomic, `Relaxed`: a statistic, read by
+/// [`channels_alive`](crate::channels_alive), never part of a protocol (and so
+/// not a loom object). Touched once when a generation is created and once
+/// when it is freed, never on the send path.
+static CHANNELS_ALIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The number of channels (generations) allocated and not yet freed, in the
+/// whole process: registered ones, plus deleted or replaced ones that a
+/// receiver or handle still holds or that await epoch reclamation.
+///
+/// Subtract the number of registered ids and live receivers to see the
+/// garbage that [`reclaim`](crate::reclaim) can free.
+pub fn channels_alive() -> usize {
+    CHANNELS_ALIVE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub(crate) struct Chan<T> {
     queue: ConcurrentQueue<T>,
     /// Receivers waiting for a message or for the close.
@@ -89,6 +107,7 @@ impl<T> Chan<T> {
     /// A new, open generation. `capacity` must have passed [`check_capacity`].
     pub(crate) fn new(capacity: usize) -> Self {
         debug_assert!(check_capacity::<T>(capacity).is_ok());
+        CHANNELS_ALIVE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Chan {
             queue: ConcurrentQueue::bounded(capacity),
             recv_ops: WaitList::new(),
@@ -262,6 +281,12 @@ impl<T> Chan<T> {
         if let Some(panic) = first_panic {
             std::panic::resume_unwind(panic);
         }
+    }
+}
+
+impl<T> Drop for Chan<T> {
+    fn drop(&mut self) {
+        CHANNELS_ALIVE.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

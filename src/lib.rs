@@ -114,7 +114,7 @@ mod sender;
 mod sync;
 mod waiters;
 
-pub use chan::{MAX_BUFFER_BYTES, MAX_CAPACITY};
+pub use chan::{MAX_BUFFER_BYTES, MAX_CAPACITY, channels_alive};
 pub use error::{
     CapacityError, RecvError, RecvTimeoutError, RegisterError, SendError, SendTimeoutError,
     TryRecvError, TrySendError,
