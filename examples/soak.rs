@@ -174,7 +174,14 @@ fn main() {
     let stop_drain = Arc::new(AtomicBool::new(false));
     let created = Arc::new(AtomicU64::new(0));
     let sets = Arc::new(AtomicUsize::new(0));
-    let peak_garbage = Arc::new(AtomicUsize::new(0));
+    // (garbage channels, registered ids, channels alive, live heap) at the
+    // sample with the most garbage. Racy snapshots: a statistic.
+    let peak_garbage = Arc::new((
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+        AtomicIsize::new(0),
+    ));
     let open_receivers = Arc::new(AtomicUsize::new(0));
 
     let mut drain_tx = Vec::new();
@@ -208,10 +215,20 @@ fn main() {
                             open.fetch_add(1, Ordering::Relaxed);
                             drain_tx.send(rx).unwrap();
                             if sets.fetch_add(1, Ordering::Relaxed) % 256 == 0 {
-                                // garbage = channels alive - registered - held by open receivers
+                                // Garbage: channels allocated but neither
+                                // registered nor held by an open receiver.
                                 let alive = channels_alive();
                                 let held = registry.len().max(open.load(Ordering::Relaxed));
-                                peak.fetch_max(alive.saturating_sub(held), Ordering::Relaxed);
+                                let garbage = alive.saturating_sub(held);
+                                if garbage > peak.0.load(Ordering::Relaxed) {
+                                    peak.0.store(garbage, Ordering::Relaxed);
+                                    peak.1.store(registry.len(), Ordering::Relaxed);
+                                    peak.2.store(alive, Ordering::Relaxed);
+                                    peak.3.store(
+                                        LIVE_BYTES.load(Ordering::Relaxed),
+                                        Ordering::Relaxed,
+                                    );
+                                }
                             }
                         }
                         3..=5 => drop(registry.delete(&id)),
@@ -313,7 +330,13 @@ fn main() {
     let drops = DROPS.load(Ordering::Relaxed);
     let alive = channels_alive();
     let heap = LIVE_BYTES.load(Ordering::SeqCst) - baseline - ledger_bytes;
-    let garbage = peak_garbage.load(Ordering::Relaxed);
+    let garbage = peak_garbage.0.load(Ordering::Relaxed);
+    let registered_at_peak = peak_garbage.1.load(Ordering::Relaxed);
+    let alive_at_peak = peak_garbage.2.load(Ordering::Relaxed);
+    // Heap held by the registry's channels at the peak (total live heap less
+    // the baseline and the test's own ledger), split evenly per channel.
+    let heap_at_peak = peak_garbage.3.load(Ordering::Relaxed) - baseline - ledger_bytes;
+    let per_channel = heap_at_peak.max(0) as f64 / alive_at_peak.max(1) as f64;
     println!(
         "ran {secs:.1}s: {n} ops ({:.0} ops/s), {} sets",
         n as f64 / secs,
@@ -330,7 +353,11 @@ fn main() {
         "message drops {drops} (created {created}); channels alive after drop+reclaim {alive}"
     );
     println!(
-        "peak garbage (retired channels not yet freed, sampled every 256 sets): {garbage} channels"
+        "peak garbage (retired channels not yet freed, sampled every 256 sets): {garbage} channels, \
+         ~{:.0} bytes at ~{per_channel:.0} bytes/channel (live heap / channels alive at that sample), \
+         {:.1}x the {registered_at_peak} registered ids",
+        garbage as f64 * per_channel,
+        garbage as f64 / registered_at_peak.max(1) as f64
     );
     println!("live heap vs baseline after drop+reclaim: {heap} bytes");
     let ok = lost == 0
