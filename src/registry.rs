@@ -133,6 +133,11 @@ where
 {
     index: Index<K, Slot<T>>,
     /// Ids with a slot that is not `deleted()`; see [`Registry::len`].
+    ///
+    /// `Relaxed` everywhere: a statistic that no protocol decision reads. It
+    /// is incremented by the insert that made a slot live and decremented by
+    /// the CAS that made it `deleted()`, each exactly once per slot, so it is
+    /// exact whenever no `set`/`register`/`delete` is in flight.
     live: AtomicUsize,
 }
 
