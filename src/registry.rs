@@ -559,19 +559,21 @@ where
         if !advanced {
             return;
         }
-        if successor == deleted() {
-            self.live.fetch_sub(1, Ordering::Relaxed);
-            entry.remove();
-        }
         let old = SendPtr(old);
         // SAFETY: the slot no longer points at `old`, and nothing else that a
         // thread pinning from now on can reach does (module docs); the
         // registry's count of it is released after every current pin ends.
+        // Deferred *before* the node is unlinked below: unlinking runs the
+        // user's `Ord`, which may panic, and the release must not be skipped.
         unsafe {
             guard.defer_unchecked(move || {
                 let old = old;
                 drop(Arc::from_raw(old.0));
             });
+        }
+        if successor == deleted() {
+            self.live.fetch_sub(1, Ordering::Relaxed);
+            entry.remove();
         }
     }
 }
