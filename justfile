@@ -47,6 +47,15 @@ miri:
 tsan:
     bash scripts/tsan.sh
 
+# History checking: 1,000 recorded histories checked for linearizability, then the broken variants (must be caught).
+lincheck histories="1000":
+    LINCHECK_HISTORIES={{histories}} bash scripts/lincheck.sh
+
+# Fuzz the model target for `seconds` (fuzz/README.md); installs cargo-fuzz if missing.
+fuzz seconds="600":
+    cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+    cd fuzz && cargo +nightly fuzz run model -- -max_total_time={{seconds}} -print_final_stats=1
+
 # The seed's storm, with every message accounted for.
 storm seconds="3":
     cargo run --release --example storm -- --seconds {{seconds}}

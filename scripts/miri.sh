@@ -10,8 +10,9 @@
 #   -Zmiri-permissive-provenance: crossbeam-epoch turns tagged integers back
 #     into pointers (atomic.rs); this silences that warning, nothing else.
 # Skipped: the stress loops that run thousands of operations (hours under
-# Miri; loom, TSan and the native runs cover them) and the test that fills a
-# channel of MAX_CAPACITY.
+# Miri; loom, TSan and the native runs cover them) and the tests that allocate
+# a channel of MAX_CAPACITY. The model proptest runs 6 cases under Miri
+# (tests/model.rs), 256 natively.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup +nightly component add miri rust-src
@@ -20,3 +21,4 @@ export CARGO_TARGET_DIR=target/miri
 cargo +nightly miri test --test contract -- \
     --skip concurrent_inserts --skip after_delete --skip set_never --skip stream_wakes --skip replacement_storm
 cargo +nightly miri test --test misuse -- --skip capacity_zero_and_huge
+cargo +nightly miri test --test model -- --skip capacity_limits

@@ -1,0 +1,296 @@
+//! Records histories from real threads on the real registry (the
+//! crossbeam-skiplist index and crossbeam-epoch, not loom's stand-in).
+//!
+//! Times come from one shared counter, bumped with a SeqCst `fetch_add`
+//! just before each call and just after it returns. If an operation's
+//! response value is below another's invocation value, the first really
+//! returned before the second was invoked, which is all the checker needs.
+//! The counter adds a shared RMW around every operation; on this x86 machine
+//! that is no more ordering than the registry's own RMWs give.
+//!
+//! Which generation an accepted send went into is not returned by the API;
+//! it is recovered from where the message came out: a receive on a known
+//! generation during the run, or the drain of every receiver at the end. A
+//! message that came out nowhere is recorded as lost, one that came out twice
+//! fails the recording.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use channel_registry::{Receiver, Registry, Sender, TryRecvError, TrySendError};
+
+use crate::history::{Call, Event, Gen, HandleId, MsgId, Ret};
+
+/// The shape of a recorded history.
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    pub threads: usize,
+    pub ops_per_thread: usize,
+    pub ids: u64,
+    /// Capacities are drawn from `1..=max_cap`: small, so `Full` is common.
+    pub max_cap: usize,
+}
+
+struct Shared {
+    registry: Registry<u64, MsgId>,
+    clock: AtomicU64,
+    next_gen: AtomicU32,
+    next_handle: AtomicU32,
+    /// Threads that reached the start line; they spin until all have, so
+    /// that they start within nanoseconds of each other (a `Barrier` wakes
+    /// them one by one through the kernel, microseconds apart, which is
+    /// longer than a whole history).
+    ready: AtomicUsize,
+}
+
+impl Shared {
+    fn tick(&self) -> u64 {
+        self.clock.fetch_add(1, Ordering::SeqCst)
+    }
+}
+
+/// xorshift64*: small, seedable, good enough to pick operations.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// What one thread holds and records.
+struct Worker {
+    thread: usize,
+    rng: Rng,
+    events: Vec<Event>,
+    receivers: Vec<(u64, Gen, Receiver<MsgId>)>,
+    handles: Vec<(u64, HandleId, Sender<MsgId>)>,
+    next_msg: MsgId,
+}
+
+impl Worker {
+    fn msg(&mut self) -> MsgId {
+        self.next_msg += 1;
+        ((self.thread as u64) << 32) | self.next_msg
+    }
+
+    fn op(&mut self, sh: &Shared, shape: &Shape) {
+        let id = self.rng.below(shape.ids);
+        let roll = self.rng.below(100);
+        let (call, inv, ret, res, event_id) = match roll {
+            0..=16 => {
+                let cap = 1 + self.rng.below(shape.max_cap as u64) as usize;
+                let generation = sh.next_gen.fetch_add(1, Ordering::Relaxed);
+                let register = roll >= 12;
+                let inv = sh.tick();
+                let r = if register {
+                    sh.registry.register(id, cap).ok()
+                } else {
+                    sh.registry.set(id, cap).ok()
+                };
+                let res = sh.tick();
+                let ret = match r {
+                    Some(rx) => {
+                        self.receivers.push((id, generation, rx));
+                        Ret::Installed(generation)
+                    }
+                    None if register => Ret::Occupied,
+                    None => panic!("set({id}, {cap}) refused a valid capacity"),
+                };
+                let call = if register {
+                    Call::Register { cap }
+                } else {
+                    Call::Set { cap }
+                };
+                (call, inv, ret, res, id)
+            }
+            17..=26 => {
+                let inv = sh.tick();
+                let b = sh.registry.delete(&id);
+                (Call::Delete, inv, Ret::Bool(b), sh.tick(), id)
+            }
+            27..=31 => {
+                let inv = sh.tick();
+                let b = sh.registry.contains(&id);
+                (Call::Contains, inv, Ret::Bool(b), sh.tick(), id)
+            }
+            32..=66 => {
+                let msg = self.msg();
+                let inv = sh.tick();
+                let r = sh.registry.try_send(&id, msg);
+                let res = sh.tick();
+                (Call::TrySend { msg }, inv, send_ret(r, msg), res, id)
+            }
+            67..=71 => {
+                let handle = sh.next_handle.fetch_add(1, Ordering::Relaxed);
+                let inv = sh.tick();
+                let h = sh.registry.sender(&id);
+                let res = sh.tick();
+                let ret = Ret::Handle(h.map(|h| {
+                    self.handles.push((id, handle, h));
+                    handle
+                }));
+                (Call::GetSender, inv, ret, res, id)
+            }
+            72..=84 if !self.handles.is_empty() => {
+                let k = self.rng.below(self.handles.len() as u64) as usize;
+                let msg = self.msg();
+                let (hid, handle) = (self.handles[k].0, self.handles[k].1);
+                let inv = sh.tick();
+                let r = self.handles[k].2.try_send(msg);
+                let res = sh.tick();
+                let call = Call::HandleSend { handle, msg };
+                (call, inv, send_ret(r, msg), res, hid)
+            }
+            _ if !self.receivers.is_empty() => {
+                let k = self.rng.below(self.receivers.len() as u64) as usize;
+                let (rid, generation) = (self.receivers[k].0, self.receivers[k].1);
+                let inv = sh.tick();
+                let r = self.receivers[k].2.try_recv();
+                let res = sh.tick();
+                let ret = match r {
+                    Ok(m) => Ret::Received(m),
+                    Err(TryRecvError::Empty) => Ret::Empty,
+                    Err(TryRecvError::Closed) => Ret::RecvClosed,
+                };
+                (Call::Recv { generation }, inv, ret, res, rid)
+            }
+            _ => {
+                let inv = sh.tick();
+                let b = sh.registry.contains(&id);
+                (Call::Contains, inv, Ret::Bool(b), sh.tick(), id)
+            }
+        };
+        self.events.push(Event {
+            id: event_id,
+            thread: self.thread,
+            call,
+            ret,
+            inv,
+            res,
+        });
+    }
+}
+
+fn send_ret(r: Result<(), TrySendError<MsgId>>, msg: MsgId) -> Ret {
+    match r {
+        Ok(()) => Ret::SentInto(None), // resolved after the drain
+        Err(e) => {
+            let (ret, back) = match e {
+                TrySendError::NoSuchId(m) => (Ret::NoSuchId, m),
+                TrySendError::Full(m) => (Ret::Full, m),
+                TrySendError::Closed(m) => (Ret::Closed, m),
+            };
+            assert_eq!(back, msg, "a failed send handed back another message");
+            ret
+        }
+    }
+}
+
+/// Runs one history on a fresh registry and returns its events, every
+/// accepted send resolved to the generation it came out of.
+pub fn record(shape: Shape, seed: u64) -> Vec<Event> {
+    let shared = Arc::new(Shared {
+        registry: Registry::new(),
+        clock: AtomicU64::new(0),
+        next_gen: AtomicU32::new(0),
+        next_handle: AtomicU32::new(0),
+        ready: AtomicUsize::new(0),
+    });
+    let workers: Vec<Worker> = std::thread::scope(|s| {
+        let joins: Vec<_> = (0..shape.threads)
+            .map(|t| {
+                let sh = Arc::clone(&shared);
+                s.spawn(move || {
+                    let mut w = Worker {
+                        thread: t,
+                        rng: Rng::new(seed.wrapping_mul(31).wrapping_add(t as u64 + 1)),
+                        events: Vec::with_capacity(shape.ops_per_thread),
+                        receivers: Vec::new(),
+                        handles: Vec::new(),
+                        next_msg: 0,
+                    };
+                    sh.ready.fetch_add(1, Ordering::SeqCst);
+                    while sh.ready.load(Ordering::SeqCst) < shape.threads {
+                        std::thread::yield_now();
+                    }
+                    for _ in 0..shape.ops_per_thread {
+                        w.op(&sh, &shape);
+                    }
+                    w
+                })
+            })
+            .collect();
+        joins.into_iter().map(|j| j.join().unwrap()).collect()
+    });
+
+    // Every thread is done: drain what is left in each generation, in order.
+    let mut events = Vec::new();
+    let mut drains = Vec::new();
+    for w in workers {
+        events.extend(w.events);
+        for (id, generation, rx) in &w.receivers {
+            let inv = shared.tick();
+            let mut left = Vec::new();
+            while let Ok(m) = rx.try_recv() {
+                left.push(m);
+            }
+            drains.push(Event {
+                id: *id,
+                thread: w.thread,
+                call: Call::Drain {
+                    generation: *generation,
+                },
+                ret: Ret::Drained(left),
+                inv,
+                res: shared.tick(),
+            });
+        }
+    }
+    events.extend(drains);
+    if let Err(duplicate) = resolve_sends(&mut events) {
+        panic!("seed {seed}: {duplicate}");
+    }
+    events
+}
+
+/// Fills in the generation of every accepted send from where its message
+/// came out. A message that came out twice is an error (a duplicate).
+pub fn resolve_sends(events: &mut [Event]) -> Result<(), String> {
+    let mut came_out: HashMap<MsgId, Gen> = HashMap::new();
+    for e in events.iter() {
+        let out: &[MsgId] = match (&e.call, &e.ret) {
+            (Call::Recv { .. }, Ret::Received(m)) => std::slice::from_ref(m),
+            (Call::Drain { .. }, Ret::Drained(left)) => left,
+            _ => continue,
+        };
+        let (Call::Recv { generation } | Call::Drain { generation }) = e.call else {
+            unreachable!()
+        };
+        for &m in out {
+            if let Some(first) = came_out.insert(m, generation) {
+                return Err(format!(
+                    "message {m:#x} came out twice (generations {first} and {generation})"
+                ));
+            }
+        }
+    }
+    for e in events.iter_mut() {
+        if let (Call::TrySend { msg } | Call::HandleSend { msg, .. }, Ret::SentInto(into)) =
+            (&e.call, &mut e.ret)
+        {
+            *into = came_out.get(msg).copied();
+        }
+    }
+    Ok(())
+}
