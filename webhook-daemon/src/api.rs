@@ -1,0 +1,439 @@
+//! The HTTP API: routes, handlers, JSON errors, and the observing middleware.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{MatchedPath, Path, Query, Request, State as AxumState};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use bytes::Bytes;
+use channel_registry::{SendError, TrySendError};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::metrics::{Route, SendOutcome};
+use crate::state::State;
+
+type AppState = AxumState<Arc<State>>;
+
+/// How long `GET /instances/{id}` waits for a `PUT` of the same id that is
+/// between its `set` and its side-table insert (a few instructions apart:
+/// one yield almost always suffices, unless the OS preempts that thread).
+const GET_YIELDS: usize = 8;
+const GET_SLEEPS: usize = 100;
+
+pub(crate) fn router(state: Arc<State>) -> Router {
+    Router::new()
+        .route("/instances", get(list_instances))
+        .route(
+            "/instances/{id}",
+            put(put_instance).get(get_instance).delete(delete_instance),
+        )
+        .route("/instances/{id}/events", post(post_event))
+        .route("/metrics", get(metrics))
+        .fallback(no_route)
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))
+        .with_state(state)
+}
+
+/// An error answer: `{"error": message, "status": code}`.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    message: String,
+    retry_after: Option<u32>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn no_instance(id: u64) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, format!("no instance {id}"))
+    }
+
+    fn retry_after(mut self, secs: u32) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({ "error": self.message, "status": self.status.as_u16() }));
+        let mut response = (self.status, body).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// The id in the path: decimal digits only (no sign, no spaces) that fit a
+/// `u64`; anything else is a 400.
+fn parse_id(path: Result<Path<String>, PathRejection>) -> ApiResult<u64> {
+    let Path(raw) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let digits = !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit());
+    match raw.parse::<u64>() {
+        Ok(id) if digits => Ok(id),
+        _ => {
+            let shown: String = raw.chars().take(40).collect();
+            Err(ApiError::bad_request(format!(
+                "bad instance id {shown:?}: expected a decimal integer in 0..=18446744073709551615"
+            )))
+        }
+    }
+}
+
+fn parse_query<T>(query: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
+#[derive(Debug, Deserialize)]
+struct PutParams {
+    capacity: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+struct InstanceInfo {
+    id: u64,
+    generation: u64,
+    depth: usize,
+    capacity: usize,
+    processed: u64,
+    failed: u64,
+}
+
+/// `PUT /instances/{id}`: Go's `ActiveInstances[id] = make(chan string, N)`.
+async fn put_instance(
+    AxumState(state): AppState,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<PutParams>, QueryRejection>,
+) -> ApiResult<Response> {
+    let id = parse_id(path)?;
+    let params = parse_query(query)?;
+    let capacity = params.capacity.unwrap_or(state.config.default_capacity);
+    if capacity == 0 || capacity > state.config.max_capacity {
+        return Err(ApiError::bad_request(format!(
+            "capacity must be in 1..={}",
+            state.config.max_capacity
+        )));
+    }
+    if state.registry.len() >= state.config.max_instances && !state.registry.contains(&id) {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "instance limit ({}) reached; delete some first",
+                state.config.max_instances
+            ),
+        ));
+    }
+    let outcome = state
+        .set_instance(id, capacity)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let inst = &outcome.instance;
+    let status = if outcome.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let info = json!({
+        "id": id,
+        "generation": inst.generation,
+        "capacity": inst.rx.capacity(),
+        "created": outcome.created,
+    });
+    Ok((status, Json(info)).into_response())
+}
+
+/// `DELETE /instances/{id}`: Go's `delete(ActiveInstances, id)`.
+async fn delete_instance(
+    AxumState(state): AppState,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<StatusCode> {
+    let id = parse_id(path)?;
+    if state.delete_instance(id) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::no_instance(id))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct PostParams {
+    /// Wait up to this long for space in a full mailbox (`send_async`).
+    wait_ms: Option<u64>,
+}
+
+/// `POST /instances/{id}/events`. The status rule is in the crate docs.
+async fn post_event(
+    AxumState(state): AppState,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<PostParams>, QueryRejection>,
+    request: Request,
+) -> ApiResult<StatusCode> {
+    let id = parse_id(path)?;
+    let params = parse_query(query)?;
+    let wait = match params.wait_ms {
+        None | Some(0) => None,
+        Some(ms) => {
+            let wait = Duration::from_millis(ms);
+            if wait > state.config.max_wait {
+                return Err(ApiError::bad_request(format!(
+                    "wait_ms must be at most {}",
+                    state.config.max_wait.as_millis()
+                )));
+            }
+            Some(wait)
+        }
+    };
+
+    // The lookup that separates 404 from 410; before the body is read.
+    if !state.registry.contains(&id) {
+        state.metrics.count_send(SendOutcome::NoSuchId);
+        return Err(ApiError::no_instance(id));
+    }
+    let event = read_body(request.into_body(), state.config.max_body_bytes).await?;
+
+    let outcome = match wait {
+        None => match state.registry.try_send(&id, event) {
+            Ok(()) => SendOutcome::Accepted,
+            Err(TrySendError::Full(_)) => SendOutcome::Full,
+            Err(TrySendError::NoSuchId(_)) => SendOutcome::Gone,
+            Err(TrySendError::Closed(_)) => SendOutcome::Closed,
+        },
+        Some(wait) => {
+            let waiting = Waiting::new(&state.metrics.waiting);
+            let sent = tokio::time::timeout(wait, state.registry.send_async(&id, event)).await;
+            drop(waiting);
+            match sent {
+                Ok(Ok(())) => SendOutcome::Accepted,
+                // Dropping the send future on timeout drops the event unsent:
+                // it was never accepted, so the 429 is truthful.
+                Err(_elapsed) => SendOutcome::Timeout,
+                Ok(Err(SendError::NoSuchId(_))) => SendOutcome::Gone,
+                Ok(Err(SendError::Closed(_))) => SendOutcome::Closed,
+            }
+        }
+    };
+    state.metrics.count_send(outcome);
+    let retry = state.config.retry_after_secs;
+    match outcome {
+        SendOutcome::Accepted => Ok(StatusCode::ACCEPTED),
+        SendOutcome::Full => Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("mailbox of instance {id} is full"),
+        )
+        .retry_after(retry)),
+        SendOutcome::Timeout => Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("mailbox of instance {id} stayed full for the whole wait"),
+        )
+        .retry_after(retry)),
+        SendOutcome::Gone => Err(ApiError::new(
+            StatusCode::GONE,
+            format!("instance {id} was deleted while the event was being sent"),
+        )),
+        SendOutcome::NoSuchId => Err(ApiError::no_instance(id)),
+        SendOutcome::Closed => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("instance {id} has no worker; set it again"),
+        )),
+    }
+}
+
+/// Counts a waiting post in `webhook_sends_waiting` while it lives (also
+/// if the client goes away and the handler is dropped mid-wait).
+struct Waiting<'a>(&'a AtomicU64);
+
+impl<'a> Waiting<'a> {
+    fn new(gauge: &'a AtomicU64) -> Self {
+        gauge.fetch_add(1, Relaxed);
+        Waiting(gauge)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Reads at most `max` bytes of body: 413 beyond, 400 if the body fails.
+async fn read_body(body: Body, max: usize) -> ApiResult<Bytes> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body over {max} bytes"),
+        )
+    };
+    if let Some(len) = axum::body::HttpBody::size_hint(&body).exact() {
+        if len > max as u64 {
+            return Err(too_large());
+        }
+    }
+    match Limited::new(body, max).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if is_length_limit(&*e) => Err(too_large()),
+        Err(e) => Err(ApiError::bad_request(format!("cannot read body: {e}"))),
+    }
+}
+
+fn is_length_limit(mut e: &(dyn std::error::Error + 'static)) -> bool {
+    loop {
+        if e.is::<LengthLimitError>() {
+            return true;
+        }
+        match e.source() {
+            Some(source) => e = source,
+            None => return false,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ListParams {
+    /// First id of the range (inclusive), default 0.
+    from: Option<u64>,
+    /// Last id of the range (inclusive), default `u64::MAX`.
+    to: Option<u64>,
+    /// Page size, default 100.
+    limit: Option<usize>,
+}
+
+/// `GET /instances`: ids in `[from, to]`, ascending; `next` starts the next page.
+async fn list_instances(
+    AxumState(state): AppState,
+    query: Result<Query<ListParams>, QueryRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let params = parse_query(query)?;
+    let from = params.from.unwrap_or(0);
+    let to = params.to.unwrap_or(u64::MAX);
+    let limit = params.limit.unwrap_or(100);
+    if limit == 0 || limit > state.config.max_page {
+        return Err(ApiError::bad_request(format!(
+            "limit must be in 1..={}",
+            state.config.max_page
+        )));
+    }
+    if from > to {
+        return Err(ApiError::bad_request("from must not exceed to"));
+    }
+    let mut ids: Vec<u64> = state.registry.ids_in(from..=to).take(limit + 1).collect();
+    let next = if ids.len() > limit { ids.pop() } else { None };
+    Ok(Json(json!({ "ids": ids, "next": next })))
+}
+
+/// `GET /instances/{id}`: the current instance's depth, capacity and processed count.
+async fn get_instance(
+    AxumState(state): AppState,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<InstanceInfo>> {
+    let id = parse_id(path)?;
+    for attempt in 0..GET_YIELDS + GET_SLEEPS {
+        // An entry whose channel is open is the id's current instance: a
+        // later `set` or `delete` would have closed it (state module docs).
+        if let Some(entry) = state.instances.get(&id) {
+            let inst = entry.value();
+            if !inst.rx.is_closed() {
+                return Ok(Json(InstanceInfo {
+                    id,
+                    generation: inst.generation,
+                    depth: inst.rx.len(),
+                    capacity: inst.rx.capacity(),
+                    processed: inst.processed.load(Relaxed),
+                    failed: inst.failed.load(Relaxed),
+                }));
+            }
+        }
+        if !state.registry.contains(&id) {
+            return Err(ApiError::no_instance(id));
+        }
+        // Registered, but its entry is not in the table yet: a PUT is
+        // between `set` and its insert (or the worker died: 503 below).
+        if attempt < GET_YIELDS {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("instance {id} is being replaced or has no worker; retry"),
+    ))
+}
+
+/// `GET /metrics`: Prometheus text format 0.0.4.
+async fn metrics(AxumState(state): AppState) -> Response {
+    let text = state.metrics.render(state.registry.len(), state.buffered());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+async fn no_route() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such route")
+}
+
+/// Times every request, counts its status, and turns any error answer that
+/// is not JSON yet (axum's 405 for a wrong method, for one) into a JSON error,
+/// keeping its headers (`Allow`).
+async fn observe(AxumState(state): AppState, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = Route::of(
+        request.method(),
+        request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str),
+    );
+    let mut response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if (status.is_client_error() || status.is_server_error()) && !is_json {
+        let message = status.canonical_reason().unwrap_or("error").to_lowercase();
+        let (mut parts, _) = response.into_parts();
+        parts.headers.remove(header::CONTENT_LENGTH);
+        parts.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let body = json!({ "error": message, "status": status.as_u16() }).to_string();
+        response = Response::from_parts(parts, Body::from(body));
+    }
+    state
+        .metrics
+        .observe_request(route, status.as_u16(), started.elapsed());
+    response
+}

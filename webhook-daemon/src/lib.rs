@@ -1,0 +1,352 @@
+//! The seed's webhook daemon, rebuilt on [`channel_registry`].
+//!
+//! The original was a Go service: an HTTP handler routed events to
+//! per-instance channels kept in a plain map, and a manager goroutine
+//! created and deleted instances (`ActiveInstances[id] = make(chan string, 5)`
+//! / `delete(ActiveInstances, id)`). Under concurrent creates and deletes it
+//! died with `fatal error: concurrent map writes`. Here the map is a
+//! [`Registry<u64, Bytes>`](channel_registry::Registry): no lock on any path,
+//! and a defined answer for an event that races with a delete or a replace.
+//!
+//! # Endpoints
+//!
+//! | request | does | answers |
+//! |---|---|---|
+//! | `PUT /instances/{id}?capacity=N` | creates or replaces the instance (`set`); spawns its worker | 201 created, 200 replaced, 400 bad id or capacity, 503 instance limit |
+//! | `DELETE /instances/{id}` | removes it (`delete`); its worker drains, then exits | 204, 404 |
+//! | `POST /instances/{id}/events[?wait_ms=N]` | routes the body to the instance's mailbox | 202, 404, 410, 413, 429 + `Retry-After`, 503 |
+//! | `GET /instances?from=A&to=B&limit=N` | ids in `[A, B]`, ascending, at most N | 200 `{"ids": [...], "next": id or null}` |
+//! | `GET /instances/{id}` | depth, capacity, processed count | 200, 404 (503 if a racing `PUT` of the id has not published its instance within about 100 ms) |
+//! | `GET /metrics` | Prometheus text | 200 |
+//!
+//! Every error is JSON, `{"error": "...", "status": N}`, including the 404
+//! of an unknown route and the 405 of a wrong method.
+//!
+//! # Which status an event gets
+//!
+//! `POST /instances/{id}/events` looks the id up (`Registry::contains`)
+//! *before* it reads the body, then reads the body (capped), then sends it
+//! with a routed send (`try_send`, or `send_async` under a timeout when
+//! `wait_ms` is given). Routed sends follow a replacement of the id to the
+//! new channel, so a replace never fails an event. The rule:
+//!
+//! * **404**: the id had no instance at the lookup.
+//! * **202**: the send returned `Ok`: the event is in a mailbox whose worker
+//!   will process it (also during shutdown, which drains every mailbox).
+//! * **429** with `Retry-After`: the mailbox was full (`Full`), or, with
+//!   `wait_ms`, stayed full for the whole wait (the event was not accepted).
+//! * **410**: the id had an instance at the lookup, and none at the send
+//!   (`NoSuchId`): it was deleted while the body was being read or while the
+//!   send waited for space.
+//! * **503**: the id is registered but its channel is closed (`Closed`).
+//!   Not expected: a worker keeps its receiver until its channel is closed,
+//!   and survives a panicking handler.
+//!
+//! The hot path is the registry alone: one `contains` and one routed send,
+//! each an epoch pin and a skip-list walk with no shared write but the push.
+//! Per-instance statistics live in a side table that only `PUT`, `GET` of
+//! one instance and the worker touch (see the `state` module source).
+//!
+//! # Use as a library
+//!
+//! [`Daemon`] builds the state; [`Daemon::serve`] runs the HTTP server on
+//! a listener until a shutdown future completes, then closes every
+//! instance, waits for the workers to drain, and returns a [`Summary`]. The
+//! binary (`src/main.rs`) and the integration tests use exactly this.
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! let daemon = webhook_daemon::Daemon::new(webhook_daemon::Config::default());
+//! let summary = daemon.serve(listener, webhook_daemon::shutdown_signal()).await?;
+//! println!("{summary}");
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs, missing_debug_implementations)]
+
+/// `eprintln!` that ignores a closed or full stderr instead of panicking: a
+/// daemon must not fail (or lose its summary) because nobody reads its log.
+macro_rules! log {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+mod api;
+pub mod demo;
+mod metrics;
+mod state;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+pub use metrics::SendOutcome;
+
+/// What a worker does with one event: `(instance id, body)`.
+///
+/// The default ([`Config::work`]) is simulated work, a sleep. If a handler
+/// panics, that event counts as failed (`webhook_events_failed_total`) and
+/// the worker goes on with the next one.
+pub type EventHandler =
+    Arc<dyn Fn(u64, Bytes) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// The daemon's settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Mailbox capacity of a `PUT` without `?capacity=` (the Go seed's 5).
+    pub default_capacity: usize,
+    /// The largest capacity a `PUT` may ask for. A mailbox's buffer is
+    /// allocated when it is created (32 bytes a slot), so this bounds what
+    /// one `PUT` can make the daemon allocate.
+    pub max_capacity: usize,
+    /// A `PUT` that would create an instance beyond this many gets 503
+    /// (replacing one is always allowed). A soft limit: `PUT`s of new ids
+    /// racing each other can overshoot it by the number in flight.
+    pub max_instances: usize,
+    /// Simulated processing time of one event (tokio's timer rounds a
+    /// non-zero duration up to whole milliseconds; zero only yields).
+    pub work: Duration,
+    /// The largest event body accepted; a larger one gets 413.
+    pub max_body_bytes: usize,
+    /// The longest `wait_ms` a `POST` may ask for; a larger one gets 400.
+    pub max_wait: Duration,
+    /// The `Retry-After` (seconds) sent with a 429.
+    pub retry_after_secs: u32,
+    /// The largest `limit` of `GET /instances`.
+    pub max_page: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            default_capacity: 5,
+            max_capacity: 4096,
+            max_instances: 100_000,
+            work: Duration::from_millis(1),
+            max_body_bytes: 64 * 1024,
+            max_wait: Duration::from_secs(10),
+            retry_after_secs: 1,
+            max_page: 1000,
+        }
+    }
+}
+
+/// A snapshot of the daemon's counters (for progress displays).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Instances registered now.
+    pub instances: usize,
+    /// `PUT`s that created an instance.
+    pub created: u64,
+    /// `PUT`s that replaced an instance.
+    pub replaced: u64,
+    /// `DELETE`s that removed an instance.
+    pub deleted: u64,
+    /// Events answered 202.
+    pub accepted: u64,
+    /// Events processed by workers.
+    pub processed: u64,
+    /// HTTP responses sent.
+    pub requests: u64,
+}
+
+/// What the daemon did, returned by [`Daemon::serve`] after shutdown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// From [`Daemon::new`] to the end of the drain.
+    pub uptime: Duration,
+    /// HTTP responses sent.
+    pub requests: u64,
+    /// `PUT`s that created an instance.
+    pub created: u64,
+    /// `PUT`s that replaced an instance.
+    pub replaced: u64,
+    /// `DELETE`s that removed an instance.
+    pub deleted: u64,
+    /// Instances still registered when the server stopped, closed by the shutdown.
+    pub closed_at_shutdown: u64,
+    /// Events waiting in mailboxes when the server stopped (then drained).
+    pub buffered_at_shutdown: usize,
+    /// Events answered 202.
+    pub accepted: u64,
+    /// Events processed by workers.
+    pub processed: u64,
+    /// Events whose handler panicked (handled, but not processed).
+    pub failed: u64,
+    /// Events answered 429 (full, or full for the whole wait).
+    pub rejected_full: u64,
+    /// Events answered 404.
+    pub not_found: u64,
+    /// Events answered 410.
+    pub gone: u64,
+    /// Events answered 503.
+    pub closed: u64,
+    /// Side-table entries left after the drain (0 unless a worker leaked).
+    pub instances_left: usize,
+}
+
+impl Summary {
+    /// Whether every accepted event reached the handler (processed, or
+    /// failed by a panicking handler) and every worker cleaned up.
+    pub fn nothing_lost(&self) -> bool {
+        self.accepted == self.processed + self.failed && self.instances_left == 0
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "webhook-daemon: up {:.1} s, {} requests",
+            self.uptime.as_secs_f64(),
+            self.requests
+        )?;
+        writeln!(
+            f,
+            "  instances: {} created, {} replaced, {} deleted, {} closed at shutdown",
+            self.created, self.replaced, self.deleted, self.closed_at_shutdown
+        )?;
+        writeln!(
+            f,
+            "  events: {} accepted, {} processed, {} failed ({} were buffered at shutdown); rejected: {} full, {} not found, {} gone, {} closed",
+            self.accepted,
+            self.processed,
+            self.failed,
+            self.buffered_at_shutdown,
+            self.rejected_full,
+            self.not_found,
+            self.gone,
+            self.closed
+        )?;
+        if self.nothing_lost() {
+            write!(f, "  nothing lost: every accepted event reached its worker")
+        } else {
+            write!(
+                f,
+                "  LOST: {} accepted, {} processed, {} failed, {} worker entries left",
+                self.accepted, self.processed, self.failed, self.instances_left
+            )
+        }
+    }
+}
+
+/// The daemon: the registry, its instances and workers, and the HTTP API.
+///
+/// Cheap to clone (one `Arc`); clones share everything.
+#[derive(Debug, Clone)]
+pub struct Daemon {
+    state: Arc<state::State>,
+}
+
+impl Daemon {
+    /// A daemon whose workers simulate work for [`Config::work`] per event.
+    pub fn new(config: Config) -> Self {
+        let work = config.work;
+        let handler: EventHandler = Arc::new(move |_id, _event| {
+            Box::pin(async move {
+                if work.is_zero() {
+                    tokio::task::yield_now().await;
+                } else {
+                    tokio::time::sleep(work).await;
+                }
+            })
+        });
+        Daemon::with_handler(config, handler)
+    }
+
+    /// A daemon whose workers run `handler` on each event, in order per
+    /// instance ([`Config::work`] is then unused).
+    pub fn with_handler(config: Config, handler: EventHandler) -> Self {
+        Daemon {
+            state: Arc::new(state::State::new(config, handler)),
+        }
+    }
+
+    /// The HTTP API as an axum router (for embedding in a larger app).
+    ///
+    /// Instances created through it are drained by [`serve`](Self::serve)'s
+    /// shutdown, or by [`drain`](Self::drain).
+    pub fn router(&self) -> axum::Router {
+        api::router(Arc::clone(&self.state))
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        self.state.stats()
+    }
+
+    /// Serves the API on `listener` until `shutdown` completes, then shuts
+    /// down gracefully: stops accepting connections, lets the requests in
+    /// flight finish, closes every instance, waits until every worker has
+    /// drained its mailbox, and returns what happened.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error that stopped the server, if any.
+    pub async fn serve<F>(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: F,
+    ) -> std::io::Result<Summary>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        Ok(self.drain().await)
+    }
+
+    /// Closes every instance and waits for the workers to drain. For a
+    /// router served by other means, once it no longer receives requests.
+    pub async fn drain(&self) -> Summary {
+        self.state.drain().await
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+///
+/// If a handler cannot be installed, that signal is not waited for (the
+/// error is printed); the other still is.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            log!("webhook-daemon: cannot listen for SIGINT: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(e) => {
+                log!("webhook-daemon: cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+/// Peak resident set size of this process in KiB (`VmHWM` in
+/// `/proc/self/status`), where the kernel reports it.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
