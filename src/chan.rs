@@ -2,10 +2,10 @@
 //! `register`) of one id, with the wait lists of its receiver and senders and
 //! the record of its retirement.
 //!
-//! The ring buffer is `concurrent-queue`'s bounded queue (smol's, loom-aware
-//! through its `loom` feature): its `close` keeps buffered items poppable and
-//! makes every later push fail, which is the drain-then-closed contract. What
-//! this module adds is the waking ([`crate::waiters`]) and retirement.
+//! The buffer is [`crate::ring`]'s bounded ring: its `close` keeps buffered
+//! items poppable and makes every later push fail, which is the
+//! drain-then-closed contract. What this module adds is the waking
+//! ([`crate::waiters`]) and retirement.
 //!
 //! # Retirement
 //!
@@ -21,11 +21,11 @@
 use std::ptr;
 use std::task::{Poll, Waker};
 
-use concurrent_queue::{ConcurrentQueue, PopError, PushError};
+use crate::ring::{PopError, PushError, Ring};
 
 use crate::error::CapacityError;
 use crate::sync::{Arc, AtomicPtr, Ordering, fence};
-use crate::waiters::{Registration, WaitList};
+use crate::waiters::{Registration, Waiters};
 
 /// The largest capacity a channel may have.
 ///
@@ -92,11 +92,10 @@ pub fn channels_alive() -> usize {
 }
 
 pub(crate) struct Chan<T> {
-    queue: ConcurrentQueue<T>,
-    /// Receivers waiting for a message or for the close.
-    recv_ops: WaitList,
-    /// Senders waiting for space or for the close.
-    send_ops: WaitList,
+    queue: Ring<T>,
+    /// Receivers waiting for a message or the close, senders waiting for
+    /// space or the close.
+    waiters: Waiters,
     /// Null while this is the id's current generation (possibly closed by its
     /// receiver); otherwise [`deleted()`] or the next generation. Written once,
     /// by the claiming CAS. Not an owning pointer.
@@ -109,16 +108,14 @@ impl<T> Chan<T> {
         debug_assert!(check_capacity::<T>(capacity).is_ok());
         CHANNELS_ALIVE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Chan {
-            queue: ConcurrentQueue::bounded(capacity),
-            recv_ops: WaitList::new(),
-            send_ops: WaitList::new(),
+            queue: Ring::new(capacity),
+            waiters: Waiters::new(),
             successor: AtomicPtr::new(ptr::null_mut()),
         }
     }
 
     pub(crate) fn capacity(&self) -> usize {
-        // Always `Some` for a bounded queue.
-        self.queue.capacity().unwrap_or(0)
+        self.queue.capacity()
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -130,11 +127,11 @@ impl<T> Chan<T> {
     }
 
     /// Pushes without waiting. The only shared write on success is the push;
-    /// the wake-up check is a fence and a load (see [`WaitList::notify_one`]).
+    /// the wake-up check is a fence and a load (see [`crate::waiters::WaitList::notify_one`]).
     #[inline]
     pub(crate) fn try_push(&self, msg: T) -> Result<(), PushError<T>> {
         self.queue.push(msg)?;
-        self.recv_ops.notify_one();
+        self.waiters.recv().notify_one();
         Ok(())
     }
 
@@ -142,15 +139,15 @@ impl<T> Chan<T> {
     #[inline]
     pub(crate) fn try_pop(&self) -> Result<T, PopError> {
         let msg = self.queue.pop()?;
-        self.send_ops.notify_one();
+        self.waiters.send().notify_one();
         Ok(msg)
     }
 
     /// Closes the queue and wakes every waiter. Idempotent.
     pub(crate) fn close(&self) -> bool {
         let first = self.queue.close();
-        self.recv_ops.notify_all();
-        self.send_ops.notify_all();
+        self.waiters.recv().notify_all();
+        self.waiters.send().notify_all();
         first
     }
 
@@ -180,8 +177,7 @@ impl<T> Chan<T> {
     ///
     /// The retiring thread claims (writes `successor`) *before* it closes
     /// the queue, and the close is a `SeqCst` read-modify-write on the word
-    /// that the failed push read (`tail` in concurrent-queue's bounded flavor,
-    /// `state` in its single-slot flavor). The acquire fence turns that read
+    /// that the failed push read (the ring's `tail`). The acquire fence turns that read
     /// into a synchronization with the close, so a close made by a retirement
     /// always shows its successor here. Null therefore means the receiver
     /// closed the queue and the generation is still current.
@@ -209,18 +205,18 @@ impl<T> Chan<T> {
         let m = match self.try_push(m) {
             Err(PushError::Full(m)) => m,
             done => {
-                self.send_ops.unregister(reg);
+                self.waiters.send().unregister(reg);
                 return Poll::Ready(done);
             }
         };
-        self.send_ops.register(reg, waker);
+        self.waiters.send().register(reg, waker);
         match self.try_push(m) {
             Err(PushError::Full(m)) => {
                 *msg = Some(m);
                 Poll::Pending
             }
             done => {
-                self.send_ops.unregister(reg);
+                self.waiters.send().unregister(reg);
                 Poll::Ready(done)
             }
         }
@@ -232,15 +228,15 @@ impl<T> Chan<T> {
         match self.try_pop() {
             Err(PopError::Empty) => {}
             done => {
-                self.recv_ops.unregister(reg);
+                self.waiters.recv().unregister(reg);
                 return Poll::Ready(done.map_err(|_| ()));
             }
         }
-        self.recv_ops.register(reg, waker);
+        self.waiters.recv().register(reg, waker);
         match self.try_pop() {
             Err(PopError::Empty) => Poll::Pending,
             done => {
-                self.recv_ops.unregister(reg);
+                self.waiters.recv().unregister(reg);
                 Poll::Ready(done.map_err(|_| ()))
             }
         }
@@ -249,15 +245,15 @@ impl<T> Chan<T> {
     /// Withdraws a receive that gave up (timed out or dropped). If a sender
     /// had already woken it, the wake-up is passed on, so it is not lost.
     pub(crate) fn cancel_pop(&self, reg: &mut Registration) {
-        if self.recv_ops.unregister(reg) {
-            self.recv_ops.notify_one();
+        if self.waiters.recv().unregister(reg) {
+            self.waiters.recv().notify_one();
         }
     }
 
     /// Withdraws a send that gave up; passes on a wake-up it had received.
     pub(crate) fn cancel_push(&self, reg: &mut Registration) {
-        if self.send_ops.unregister(reg) {
-            self.send_ops.notify_one();
+        if self.waiters.send().unregister(reg) {
+            self.waiters.send().notify_one();
         }
     }
 

@@ -134,6 +134,7 @@ mod error;
 mod index;
 mod receiver;
 mod registry;
+mod ring;
 mod sender;
 mod sync;
 mod waiters;

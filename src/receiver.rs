@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use concurrent_queue::PopError;
+use crate::ring::PopError;
 use futures_core::Stream;
 
 use crate::block::{block_on, deadline_after};

@@ -55,7 +55,7 @@ use std::ops::{Bound, RangeBounds};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use concurrent_queue::PushError;
+use crate::ring::PushError;
 
 use crate::block::{block_on, deadline_after};
 use crate::chan::{Chan, SendWait, check_capacity, clone_counted, deleted};

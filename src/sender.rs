@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use concurrent_queue::PushError;
+use crate::ring::PushError;
 
 use crate::block::{block_on, deadline_after};
 use crate::chan::{Chan, SendWait};

@@ -3,7 +3,9 @@
 //! Every module of the crate takes its atomics, `Arc`, `Mutex`, thread
 //! parking and epoch pinning from here, so the protocol code that ships is the
 //! code that `RUSTFLAGS="--cfg loom" cargo test` model-checks (the pattern of
-//! tokio's `src/loom/` and `concurrent-queue`'s `sync.rs`).
+//! tokio's `src/loom/` and `concurrent-queue`'s `sync.rs`). It also gives
+//! the ring buffer an `UnsafeCell` with loom's closure API and the two ways
+//! its retry loops back off (`spin`, `wait`), which yield to loom's scheduler.
 //!
 //! Epoch pinning has three modes:
 //!
@@ -28,6 +30,41 @@ mod imp {
         pub(crate) use std::thread::{Thread, current, park, park_timeout};
     }
 
+    /// `std::cell::UnsafeCell` with loom's closure API, so the ring's slot
+    /// accesses are written once for both builds.
+    #[derive(Debug)]
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        pub(crate) const fn new(value: T) -> Self {
+            UnsafeCell(std::cell::UnsafeCell::new(value))
+        }
+
+        #[inline]
+        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
+        }
+
+        #[inline]
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+
+    /// A retry after losing a race to another thread's completed step.
+    #[inline]
+    pub(crate) fn spin() {
+        std::hint::spin_loop();
+    }
+
+    /// Waiting for another thread to finish a step it has started (a push
+    /// writing its slot, a pop reading one): it may be descheduled, so give
+    /// up the CPU.
+    #[inline]
+    pub(crate) fn wait() {
+        std::thread::yield_now();
+    }
+
     #[inline]
     pub(crate) fn pin() -> crossbeam_epoch::Guard {
         crossbeam_epoch::pin()
@@ -42,6 +79,18 @@ mod imp {
 
     pub(crate) mod thread {
         pub(crate) use loom::thread::{Thread, current, park};
+    }
+
+    pub(crate) use loom::cell::UnsafeCell;
+
+    /// Every retry loop yields to loom's scheduler, or loom would explore
+    /// the spinning thread forever.
+    pub(crate) fn spin() {
+        loom::thread::yield_now();
+    }
+
+    pub(crate) fn wait() {
+        loom::thread::yield_now();
     }
 
     #[cfg(crossbeam_loom)]

@@ -3,10 +3,18 @@
 //!
 //! This is owned code rather than `event-listener`: event-listener 5 takes a
 //! `std::sync::Mutex` on every `notify` once a listener has ever existed, and
-//! the send path here may do no shared write but the push itself. A
-//! [`WaitList`] keeps a count of registered waiters beside the list, so a
+//! the send path here may do no shared write but the push itself. A channel's
+//! [`Waiters`] keep a count of registered waiters per side inline, so a
 //! notifier with nobody to wake pays one `SeqCst` fence and one load. Owning it
 //! also puts the wake-up protocol under loom, through [`crate::sync`].
+//!
+//! # Allocated by the first waiter
+//!
+//! Most channels in a registry never see a waiter (senders use `try_send`,
+//! receivers find messages). So the lists themselves (a mutex and two
+//! vectors, about 80 bytes) live in a box that the first waiter allocates and
+//! installs with a compare-and-swap; the channel keeps only the two counts and
+//! the pointer inline (24 bytes). The box lives until the channel is dropped.
 //!
 //! # The protocol (no lost wake-ups)
 //!
@@ -26,24 +34,40 @@
 
 use std::task::Waker;
 
-use crate::sync::{AtomicUsize, Mutex, Ordering, fence, lock};
+use crate::sync::{AtomicPtr, AtomicUsize, Mutex, Ordering, fence, lock};
 
-/// Wakers waiting for one kind of event on one channel.
-pub(crate) struct WaitList {
-    /// Number of entries in `entries`, for the lock-free fast path.
+/// Which of a channel's wait lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// Receivers waiting for a message or the close.
+    Recv = 0,
+    /// Senders waiting for space or the close.
+    Send = 1,
+}
+
+/// The wait lists of one channel (module docs).
+pub(crate) struct Waiters {
+    /// Entries in each side's list, for the lock-free fast path.
     ///
-    /// Written only with the lock held; read without it after a `SeqCst`
-    /// fence (see the module docs), so `Relaxed` suffices on both sides.
-    waiting: AtomicUsize,
+    /// Written only with the lists' lock held, with `Release`; read by
+    /// notifiers after their `SeqCst` fence (module docs) with `Acquire`, so
+    /// a notifier that sees a waiter also sees the `lists` pointer that the
+    /// waiter installed or read before writing the count.
+    waiting: [AtomicUsize; 2],
+    /// Null until the first waiter; then the lists, owned by this struct.
+    lists: AtomicPtr<Lists>,
+}
+
+struct Lists {
     entries: Mutex<Entries>,
 }
 
 struct Entries {
     next_key: u64,
-    list: Vec<(u64, Waker)>,
+    lists: [Vec<(u64, Waker)>; 2],
 }
 
-/// A waiter's place in a [`WaitList`]: empty, or the key of its entry.
+/// A waiter's place in a wait list: empty, or the key of its entry.
 ///
 /// An entry is removed either by the waiter ([`WaitList::unregister`]) or by a
 /// notifier that woke it; the waiter learns which from `unregister`'s result.
@@ -52,15 +76,89 @@ pub(crate) struct Registration {
     key: Option<u64>,
 }
 
-impl WaitList {
+/// One side of a channel's [`Waiters`].
+#[derive(Clone, Copy)]
+pub(crate) struct WaitList<'a> {
+    waiters: &'a Waiters,
+    side: Side,
+}
+
+impl Waiters {
     pub(crate) fn new() -> Self {
+        Waiters {
+            waiting: [AtomicUsize::new(0), AtomicUsize::new(0)],
+            lists: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+
+    pub(crate) fn recv(&self) -> WaitList<'_> {
         WaitList {
-            waiting: AtomicUsize::new(0),
+            waiters: self,
+            side: Side::Recv,
+        }
+    }
+
+    pub(crate) fn send(&self) -> WaitList<'_> {
+        WaitList {
+            waiters: self,
+            side: Side::Send,
+        }
+    }
+
+    /// The lists, if a waiter ever allocated them.
+    fn lists(&self) -> Option<&Lists> {
+        // Acquire: pairs with the installing CAS, so the lists' contents
+        // (the mutex and empty vectors) are visible.
+        let p = self.lists.load(Ordering::Acquire);
+        // SAFETY: non-null means installed by `lists_or_alloc`; the box is
+        // freed only in `drop`, which `&self` rules out.
+        (!p.is_null()).then(|| unsafe { &*p })
+    }
+
+    fn lists_or_alloc(&self) -> &Lists {
+        if let Some(lists) = self.lists() {
+            return lists;
+        }
+        let new = Box::into_raw(Box::new(Lists {
             entries: Mutex::new(Entries {
                 next_key: 0,
-                list: Vec::new(),
+                lists: [Vec::new(), Vec::new()],
             }),
+        }));
+        // AcqRel on success: publish the box (Release) to `lists()`.
+        // Acquire on failure: read the winner's box.
+        match self.lists.compare_exchange(
+            std::ptr::null_mut(),
+            new,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            // SAFETY: installed just now; freed only in `drop`.
+            Ok(_) => unsafe { &*new },
+            Err(winner) => {
+                // SAFETY: `new` was never shared: the CAS failed.
+                drop(unsafe { Box::from_raw(new) });
+                // SAFETY: installed by the winner; freed only in `drop`.
+                unsafe { &*winner }
+            }
         }
+    }
+}
+
+impl Drop for Waiters {
+    fn drop(&mut self) {
+        let p = self.lists.load(Ordering::Acquire);
+        if !p.is_null() {
+            // SAFETY: installed by `lists_or_alloc` from `Box::into_raw`, and
+            // `&mut self` means no reference to it is alive.
+            drop(unsafe { Box::from_raw(p) });
+        }
+    }
+}
+
+impl WaitList<'_> {
+    fn count(&self) -> &AtomicUsize {
+        &self.waiters.waiting[self.side as usize]
     }
 
     /// Registers `waker`, or refreshes it if `reg` is still in the list.
@@ -68,11 +166,14 @@ impl WaitList {
     /// Ends with the `SeqCst` fence of the waiter side: the caller must
     /// re-check its condition after this returns, before it sleeps.
     pub(crate) fn register(&self, reg: &mut Registration, waker: &Waker) {
+        let lists = self.waiters.lists_or_alloc();
         {
-            let mut entries = lock(&self.entries);
+            let mut entries = lock(&lists.entries);
+            let Entries { next_key, lists } = &mut *entries;
+            let list = &mut lists[self.side as usize];
             let existing = reg
                 .key
-                .and_then(|key| entries.list.iter_mut().find(|(k, _)| *k == key));
+                .and_then(|key| list.iter_mut().find(|(k, _)| *k == key));
             match existing {
                 Some((_, old)) => {
                     if !old.will_wake(waker) {
@@ -80,11 +181,11 @@ impl WaitList {
                     }
                 }
                 None => {
-                    let key = entries.next_key;
-                    entries.next_key = key.wrapping_add(1);
-                    entries.list.push((key, waker.clone()));
+                    let key = *next_key;
+                    *next_key = key.wrapping_add(1);
+                    list.push((key, waker.clone()));
                     reg.key = Some(key);
-                    self.waiting.store(entries.list.len(), Ordering::Relaxed);
+                    self.count().store(list.len(), Ordering::Release);
                 }
             }
         }
@@ -99,11 +200,16 @@ impl WaitList {
         let Some(key) = reg.key.take() else {
             return false;
         };
-        let mut entries = lock(&self.entries);
-        match entries.list.iter().position(|(k, _)| *k == key) {
+        // A registration exists, so the lists were allocated.
+        let Some(lists) = self.waiters.lists() else {
+            return false;
+        };
+        let mut entries = lock(&lists.entries);
+        let list = &mut entries.lists[self.side as usize];
+        match list.iter().position(|(k, _)| *k == key) {
             Some(i) => {
-                entries.list.remove(i);
-                self.waiting.store(entries.list.len(), Ordering::Relaxed);
+                list.remove(i);
+                self.count().store(list.len(), Ordering::Release);
                 false
             }
             None => true,
@@ -119,7 +225,7 @@ impl WaitList {
         // wake-up.)
         #[cfg(not(channel_registry_broken = "no_notify_fence"))]
         fence(Ordering::SeqCst);
-        if self.waiting.load(Ordering::Relaxed) != 0 {
+        if self.count().load(Ordering::Acquire) != 0 {
             self.wake(false);
         }
     }
@@ -127,22 +233,23 @@ impl WaitList {
     /// Wakes every entry. Call after closing the channel.
     pub(crate) fn notify_all(&self) {
         fence(Ordering::SeqCst);
-        if self.waiting.load(Ordering::Relaxed) != 0 {
+        if self.count().load(Ordering::Acquire) != 0 {
             self.wake(true);
         }
     }
 
     #[cold]
     fn wake(&self, all: bool) {
+        // A non-zero count was written after the lists were installed.
+        let Some(lists) = self.waiters.lists() else {
+            return;
+        };
         let woken: Vec<Waker> = {
-            let mut entries = lock(&self.entries);
-            let n = if all {
-                entries.list.len()
-            } else {
-                entries.list.len().min(1)
-            };
-            let woken = entries.list.drain(..n).map(|(_, w)| w).collect();
-            self.waiting.store(entries.list.len(), Ordering::Relaxed);
+            let mut entries = lock(&lists.entries);
+            let list = &mut entries.lists[self.side as usize];
+            let n = if all { list.len() } else { list.len().min(1) };
+            let woken = list.drain(..n).map(|(_, w)| w).collect();
+            self.count().store(list.len(), Ordering::Release);
             woken
         };
         // Wake outside the lock: a waker may run arbitrary code.
@@ -152,10 +259,11 @@ impl WaitList {
     }
 }
 
-impl std::fmt::Debug for WaitList {
+impl std::fmt::Debug for Waiters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WaitList")
-            .field("waiting", &self.waiting.load(Ordering::Relaxed))
+        f.debug_struct("Waiters")
+            .field("receivers", &self.waiting[0].load(Ordering::Relaxed))
+            .field("senders", &self.waiting[1].load(Ordering::Relaxed))
             .finish()
     }
 }

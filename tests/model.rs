@@ -17,8 +17,8 @@ fn id() -> impl Strategy<Value = u64> {
 
 fn cap() -> impl Strategy<Value = usize> {
     prop_oneof![
-        4 => Just(1usize),          // concurrent-queue's single-slot flavor
-        3 => Just(2usize),          // bounded (ring) flavor
+        4 => Just(1usize),          // one slot: every push after the first is Full
+        3 => Just(2usize),
         2 => Just(3usize),
         1 => Just(0usize),
         1 => Just(MAX_CAPACITY + 1),

@@ -1,0 +1,293 @@
+//! A bounded multi-producer multi-consumer ring buffer that can be closed.
+//!
+//! The algorithm is Dmitry Vyukov's bounded queue with per-slot stamps, in the
+//! form crossbeam's `ArrayQueue` and concurrent-queue's bounded flavor use,
+//! with a *close* bit in the tail. It is owned here for two reasons:
+//!
+//! * **Size.** concurrent-queue pads its head and tail to 128-byte cache
+//!   lines and inlines its unbounded flavor, so a `ConcurrentQueue<T>` is
+//!   512 bytes before its buffer. A registry holds thousands of mostly idle
+//!   channels, so this ring keeps head and tail unpadded: 32 bytes plus the
+//!   slots. Producers and the consumer of one channel then share a cache
+//!   line; that costs under contention on one id, which is not the common
+//!   case of a registry.
+//! * **Verification.** Every atomic and every slot access goes through
+//!   [`crate::sync`], so under `--cfg loom` the ring is model-checked as part
+//!   of the registry's protocol, slot data races included (loom's
+//!   `UnsafeCell` tracks them).
+//!
+//! # Stamps
+//!
+//! `head` and `tail` are stamps: the low bits are an index into `slots`, the
+//! bit above them (`mark_bit`) is the close bit (tail only), and the bits above
+//! that count laps. A slot's stamp says what the slot is waiting for: equal to
+//! the tail stamp that may write it, or to that stamp plus one once written
+//! (and then waiting for the head stamp that may read it, which is the same
+//! value minus one); a read sets it to the head stamp plus one lap, which is
+//! the tail stamp of the next lap's write.
+//!
+//! # Orderings
+//!
+//! * A slot's stamp is the hand-off of its value: the writer stores the stamp
+//!   with `Release` after writing the value, the reader loads it with
+//!   `Acquire` before reading it (and the other way round when a read frees
+//!   the slot for the next lap's writer).
+//! * `head` and `tail` are advanced by `SeqCst` compare-and-swaps, and the
+//!   full / empty checks read the other end after a `SeqCst` fence, so a
+//!   producer that sees a full ring and a consumer that sees an empty one
+//!   cannot both be wrong about the same moment.
+//! * The close is a `SeqCst` `fetch_or` on `tail`. A push that reads the bit
+//!   fails; a push whose CAS on `tail` succeeded before the close is
+//!   delivered. `crate::chan` relies on the close being a release RMW on the
+//!   word a failed push read (see `Chan::successor_after_failed_push`).
+
+use std::mem::MaybeUninit;
+
+use crate::sync::{AtomicUsize, Ordering, UnsafeCell, fence, spin, wait};
+
+/// Why a push failed; the message comes back.
+pub(crate) enum PushError<T> {
+    Full(T),
+    Closed(T),
+}
+
+/// Why a pop failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PopError {
+    Empty,
+    /// Closed and empty.
+    Closed,
+}
+
+struct Slot<T> {
+    stamp: AtomicUsize,
+    value: UnsafeCell<MaybeUninit<T>>,
+}
+
+pub(crate) struct Ring<T> {
+    head: AtomicUsize,
+    tail: AtomicUsize,
+    slots: Box<[Slot<T>]>,
+}
+
+// SAFETY: values of `T` move between threads through the ring (push on one,
+// pop or drop on another), which needs `T: Send` and nothing more; the slots
+// are only accessed under the stamp protocol above.
+unsafe impl<T: Send> Send for Ring<T> {}
+// SAFETY: as above: `&Ring` only hands out owned `T`s, one per slot write.
+unsafe impl<T: Send> Sync for Ring<T> {}
+
+impl<T> Ring<T> {
+    /// A ring of `capacity` slots. `capacity` must be at least 1 and small
+    /// enough that two more bits fit above the index (the registry caps it at
+    /// 2^20).
+    pub(crate) fn new(capacity: usize) -> Self {
+        assert!(capacity >= 1, "ring capacity must be at least 1");
+        let slots = (0..capacity)
+            .map(|i| Slot {
+                stamp: AtomicUsize::new(i),
+                value: UnsafeCell::new(MaybeUninit::uninit()),
+            })
+            .collect();
+        Ring {
+            head: AtomicUsize::new(0),
+            tail: AtomicUsize::new(0),
+            slots,
+        }
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The close bit: the first power of two above every index.
+    #[inline]
+    fn mark_bit(&self) -> usize {
+        (self.slots.len() + 1).next_power_of_two()
+    }
+
+    /// One lap: the unit the lap counter counts in.
+    #[inline]
+    fn one_lap(&self) -> usize {
+        self.mark_bit() * 2
+    }
+
+    /// The stamp after `stamp` (lap and close bits kept as they are, index
+    /// wrapping into the next lap).
+    #[inline]
+    fn next(&self, stamp: usize) -> usize {
+        let index = stamp & (self.mark_bit() - 1);
+        if index + 1 < self.slots.len() {
+            stamp + 1
+        } else {
+            (stamp & !(self.one_lap() - 1)).wrapping_add(self.one_lap())
+        }
+    }
+
+    pub(crate) fn push(&self, value: T) -> Result<(), PushError<T>> {
+        let mark_bit = self.mark_bit();
+        let one_lap = self.one_lap();
+        let mut tail = self.tail.load(Ordering::Relaxed);
+        loop {
+            if tail & mark_bit != 0 {
+                return Err(PushError::Closed(value));
+            }
+            let slot = &self.slots[tail & (mark_bit - 1)];
+            let stamp = slot.stamp.load(Ordering::Acquire);
+            if stamp == tail {
+                // The slot is free for this lap: claim it by moving the tail.
+                match self.tail.compare_exchange_weak(
+                    tail,
+                    self.next(tail),
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        // SAFETY: the CAS gave this thread the slot for this
+                        // lap: no other push can win the same tail stamp, and
+                        // no pop reads it before the stamp below says so. The
+                        // Acquire load of the stamp above ordered the previous
+                        // lap's read of this slot before this write.
+                        slot.value.with_mut(|v| unsafe { (*v).write(value) });
+                        // Negative control (`just loom-negative`): without
+                        // the Release, a pop may read the slot before the
+                        // write is visible, which loom reports as a race.
+                        let publish = if cfg!(channel_registry_broken = "ring_relaxed_stamp") {
+                            Ordering::Relaxed
+                        } else {
+                            Ordering::Release
+                        };
+                        slot.stamp.store(tail + 1, publish);
+                        return Ok(());
+                    }
+                    Err(current) => tail = current,
+                }
+            } else if stamp.wrapping_add(one_lap) == tail + 1 {
+                // The slot still holds last lap's value: full, unless a pop
+                // is under way. Read the head after a fence (module docs).
+                fence(Ordering::SeqCst);
+                let head = self.head.load(Ordering::Relaxed);
+                if head.wrapping_add(one_lap) == tail {
+                    return Err(PushError::Full(value));
+                }
+                // A pop has moved the head and is still reading the slot.
+                wait();
+                tail = self.tail.load(Ordering::Relaxed);
+            } else {
+                // Another push moved the tail past this stamp: retry.
+                spin();
+                tail = self.tail.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    pub(crate) fn pop(&self) -> Result<T, PopError> {
+        let mark_bit = self.mark_bit();
+        let one_lap = self.one_lap();
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            let slot = &self.slots[head & (mark_bit - 1)];
+            let stamp = slot.stamp.load(Ordering::Acquire);
+            if stamp == head + 1 {
+                // Written for this lap: claim it by moving the head.
+                match self.head.compare_exchange_weak(
+                    head,
+                    self.next(head),
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        // SAFETY: the stamp (loaded with Acquire, after the
+                        // writer's Release store) says the value is written;
+                        // the CAS gave this thread the only read of it this
+                        // lap. The stamp store below hands the slot to the
+                        // next lap's writer after the read.
+                        let value = slot.value.with(|v| unsafe { (*v).assume_init_read() });
+                        slot.stamp
+                            .store(head.wrapping_add(one_lap), Ordering::Release);
+                        return Ok(value);
+                    }
+                    Err(current) => head = current,
+                }
+            } else if stamp == head {
+                // Not written for this lap: empty, unless a push claimed the
+                // slot and is still writing it.
+                fence(Ordering::SeqCst);
+                let tail = self.tail.load(Ordering::Relaxed);
+                if tail & !mark_bit == head {
+                    return Err(if tail & mark_bit != 0 {
+                        PopError::Closed
+                    } else {
+                        PopError::Empty
+                    });
+                }
+                // A push owns the slot and will write it: wait for it.
+                wait();
+                head = self.head.load(Ordering::Relaxed);
+            } else {
+                // Another pop moved the head: retry.
+                spin();
+                head = self.head.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Sets the close bit; true if this call set it. Pushes fail from now
+    /// on; pops drain what was pushed before, then report `Closed`.
+    pub(crate) fn close(&self) -> bool {
+        self.tail.fetch_or(self.mark_bit(), Ordering::SeqCst) & self.mark_bit() == 0
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.tail.load(Ordering::SeqCst) & self.mark_bit() != 0
+    }
+
+    /// The number of values in the ring (a snapshot under concurrency).
+    pub(crate) fn len(&self) -> usize {
+        let mark_bit = self.mark_bit();
+        loop {
+            // Retry until the tail did not move while the head was read, so
+            // the two stamps belong to one moment.
+            let tail = self.tail.load(Ordering::SeqCst);
+            let head = self.head.load(Ordering::SeqCst);
+            if self.tail.load(Ordering::SeqCst) == tail {
+                return self.distance(head, tail & !mark_bit);
+            }
+        }
+    }
+
+    /// Values between a head and a tail stamp (close bit cleared).
+    fn distance(&self, head: usize, tail: usize) -> usize {
+        let mask = self.mark_bit() - 1;
+        let (hix, tix) = (head & mask, tail & mask);
+        let cap = self.slots.len();
+        if hix < tix {
+            tix - hix
+        } else if hix > tix {
+            cap - hix + tix
+        } else if tail == head {
+            0
+        } else {
+            cap
+        }
+    }
+}
+
+impl<T> Drop for Ring<T> {
+    fn drop(&mut self) {
+        // `&mut self`: no push or pop is in flight, so every slot between the
+        // head and the tail holds a written value.
+        let head = self.head.load(Ordering::Relaxed);
+        let tail = self.tail.load(Ordering::Relaxed) & !self.mark_bit();
+        let mask = self.mark_bit() - 1;
+        let cap = self.slots.len();
+        for i in 0..self.distance(head, tail) {
+            let index = ((head & mask) + i) % cap;
+            // SAFETY: slot `index` lies between head and tail, so a push
+            // wrote it and no pop read it; each is dropped once, here.
+            self.slots[index]
+                .value
+                .with_mut(|v| unsafe { (*v).assume_init_drop() });
+        }
+    }
+}
