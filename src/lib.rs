@@ -71,10 +71,11 @@
 //!
 //! # Memory held by retired channels
 //!
-//! A deleted or replaced channel stays allocated (about 1 KB with a small
-//! buffer) until the epoch has advanced twice past its retirement, which
-//! needs every thread that was pinned at the time to have unpinned. Each
-//! thread also keeps up to 64 retirements in its own bag before it hands
+//! A deleted or replaced channel stays allocated (about 280 bytes with a
+//! 5-slot buffer of 16-byte messages; a registered idle instance costs about
+//! 250 bytes in all) until the epoch has advanced twice past its retirement,
+//! which needs every thread that was pinned at the time to have unpinned.
+//! Each thread also keeps up to 64 retirements in its own bag before it hands
 //! them to the global queue. So the garbage is bounded by what all threads
 //! retire during the longest pinned section (a pin lasts one registry call,
 //! but a thread descheduled while pinned stretches it to its time slice),
@@ -82,12 +83,11 @@
 //! that is the nature of epoch reclamation.
 //!
 //! Measured by `examples/soak.rs` (4 threads on 2 cores, 16 ids, half of the
-//! operations set or delete): 300 to 2,000 retired channels at the peak,
-//! 0.3 to 1.9 MB, 30 to 250 times the registered ids. Flushing the thread's
-//! bag on every retirement did not lower the peak and tripled its bytes
-//! (each flush seals a mostly empty bag). Call [`reclaim`] at a quiet moment
-//! to collect what is collectable now, and [`channels_alive`] to watch the
-//! figure.
+//! operations set or delete): 300 to 2,000 retired channels at the peak, 30
+//! to 250 times the registered ids. Flushing the thread's bag on every
+//! retirement did not lower the peak and tripled its bytes (each flush seals
+//! a mostly empty bag). Call [`reclaim`] at a quiet moment to collect what is
+//! collectable now, and [`channels_alive`] to watch the figure.
 //!
 //! # Capacities
 //!
