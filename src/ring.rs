@@ -291,3 +291,234 @@ impl<T> Drop for Ring<T> {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc as StdArc;
+
+    #[test]
+    fn fifo_full_and_laps_sequentially() {
+        for cap in [1usize, 2, 3, 5, 8] {
+            let ring = Ring::new(cap);
+            let mut next_in = 0u32;
+            let mut next_out = 0u32;
+            // Many laps, with the ring at every fill level.
+            for round in 0..50 {
+                let fill = round % (cap + 1);
+                for _ in 0..fill {
+                    assert!(ring.push(next_in).is_ok());
+                    next_in += 1;
+                }
+                assert_eq!(ring.len(), fill);
+                if fill == cap {
+                    assert!(matches!(ring.push(99), Err(PushError::Full(99))));
+                }
+                for _ in 0..fill {
+                    assert_eq!(ring.pop().ok(), Some(next_out));
+                    next_out += 1;
+                }
+                assert_eq!(ring.pop().err(), Some(PopError::Empty));
+                assert_eq!(ring.len(), 0);
+            }
+        }
+    }
+
+    #[test]
+    fn close_keeps_buffered_values_and_refuses_pushes() {
+        let ring = Ring::new(3);
+        ring.push(1).ok().unwrap();
+        ring.push(2).ok().unwrap();
+        assert!(ring.close());
+        assert!(!ring.close(), "second close reports it was already closed");
+        assert!(ring.is_closed());
+        assert!(matches!(ring.push(3), Err(PushError::Closed(3))));
+        assert_eq!(ring.len(), 2);
+        assert_eq!(ring.pop().ok(), Some(1));
+        assert_eq!(ring.pop().ok(), Some(2));
+        assert_eq!(ring.pop().err(), Some(PopError::Closed));
+    }
+
+    #[test]
+    fn full_and_closed_reports_closed() {
+        let ring = Ring::new(1);
+        ring.push(1).ok().unwrap();
+        ring.close();
+        assert!(matches!(ring.push(2), Err(PushError::Closed(2))));
+        assert_eq!(ring.len(), 1);
+    }
+
+    #[test]
+    fn drop_drops_what_is_left_once() {
+        for cap in [1usize, 2, 4] {
+            for popped in 0..=cap {
+                let witness = StdArc::new(());
+                let ring = Ring::new(cap);
+                // Advance the head past the lap boundary first.
+                for _ in 0..cap + 1 {
+                    ring.push(StdArc::clone(&witness)).ok().unwrap();
+                    drop(ring.pop().ok().unwrap());
+                }
+                for _ in 0..cap {
+                    ring.push(StdArc::clone(&witness)).ok().unwrap();
+                }
+                for _ in 0..popped {
+                    drop(ring.pop().ok().unwrap());
+                }
+                assert_eq!(StdArc::strong_count(&witness), 1 + cap - popped);
+                drop(ring);
+                assert_eq!(
+                    StdArc::strong_count(&witness),
+                    1,
+                    "cap {cap}, popped {popped}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn threads_lose_and_duplicate_nothing() {
+        const PER_PRODUCER: u32 = 20_000;
+        let ring = StdArc::new(Ring::new(4));
+        let producers: Vec<_> = (0..2u32)
+            .map(|p| {
+                let ring = StdArc::clone(&ring);
+                std::thread::spawn(move || {
+                    for i in 0..PER_PRODUCER {
+                        let mut v = p * PER_PRODUCER + i;
+                        loop {
+                            match ring.push(v) {
+                                Ok(()) => break,
+                                Err(PushError::Full(back)) => {
+                                    v = back;
+                                    std::thread::yield_now();
+                                }
+                                Err(PushError::Closed(_)) => unreachable!("never closed"),
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        let consumers: Vec<_> = (0..2)
+            .map(|_| {
+                let ring = StdArc::clone(&ring);
+                std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    while got.len() < PER_PRODUCER as usize {
+                        match ring.pop() {
+                            Ok(v) => got.push(v),
+                            Err(_) => std::thread::yield_now(),
+                        }
+                    }
+                    got
+                })
+            })
+            .collect();
+        for p in producers {
+            p.join().unwrap();
+        }
+        let mut all: Vec<u32> = Vec::new();
+        for c in consumers {
+            let got = c.join().unwrap();
+            // Each producer's values come out of one consumer in order.
+            for p in 0..2 {
+                let mine: Vec<u32> = got
+                    .iter()
+                    .copied()
+                    .filter(|v| v / PER_PRODUCER == p)
+                    .collect();
+                assert!(mine.windows(2).all(|w| w[0] < w[1]), "FIFO per producer");
+            }
+            all.extend(got);
+        }
+        all.sort_unstable();
+        assert_eq!(all, (0..2 * PER_PRODUCER).collect::<Vec<_>>());
+    }
+}
+
+/// The ring alone under loom, at the lap boundary, where the registry-level
+/// models rarely put it.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+
+    /// A ring of `cap` whose head and tail sit on the last index of lap 0.
+    fn at_lap_boundary(cap: usize) -> Ring<u32> {
+        let ring = Ring::new(cap);
+        for i in 0..cap - 1 {
+            ring.push(100 + i as u32).ok().unwrap();
+            ring.pop().ok().unwrap();
+        }
+        ring
+    }
+
+    #[test]
+    fn two_producers_one_consumer_across_the_lap() {
+        loom::model(|| {
+            let ring = Arc::new(at_lap_boundary(2));
+            let spawn = |v: u32| {
+                let ring = Arc::clone(&ring);
+                loom::thread::spawn(move || ring.push(v).is_ok())
+            };
+            let (a, b) = (spawn(1), spawn(2));
+            let first = ring.pop().ok();
+            let (a, b) = (a.join().unwrap(), b.join().unwrap());
+            let mut out: Vec<u32> = first.into_iter().collect();
+            while let Ok(v) = ring.pop() {
+                out.push(v);
+            }
+            out.sort_unstable();
+            let mut accepted: Vec<u32> = [(a, 1), (b, 2)]
+                .into_iter()
+                .filter(|&(ok, _)| ok)
+                .map(|(_, v)| v)
+                .collect();
+            accepted.sort_unstable();
+            // Capacity 2: both pushes fit.
+            assert_eq!(accepted, vec![1, 2]);
+            assert_eq!(out, accepted, "accepted values come out exactly once");
+        });
+    }
+
+    #[test]
+    fn push_pop_close_race() {
+        loom::model(|| {
+            let ring = Arc::new(at_lap_boundary(1));
+            ring.push(7).ok().unwrap(); // full
+            let producer = {
+                let ring = Arc::clone(&ring);
+                loom::thread::spawn(move || match ring.push(8) {
+                    Ok(()) => Some(true),
+                    Err(PushError::Full(_)) => Some(false),
+                    Err(PushError::Closed(_)) => None,
+                })
+            };
+            let closer = {
+                let ring = Arc::clone(&ring);
+                loom::thread::spawn(move || ring.close())
+            };
+            let first = ring.pop();
+            let pushed = producer.join().unwrap();
+            assert!(closer.join().unwrap());
+            assert_eq!(first.ok(), Some(7), "the buffered value is not lost");
+            let mut rest = Vec::new();
+            loop {
+                match ring.pop() {
+                    Ok(v) => rest.push(v),
+                    Err(e) => {
+                        assert_eq!(e, PopError::Closed, "closed and drained");
+                        break;
+                    }
+                }
+            }
+            let expected: Vec<u32> = if pushed == Some(true) {
+                vec![8]
+            } else {
+                vec![]
+            };
+            assert_eq!(rest, expected);
+        });
+    }
+}
