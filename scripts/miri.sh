@@ -12,7 +12,8 @@
 # Skipped: the stress loops that run thousands of operations (hours under
 # Miri; loom, TSan and the native runs cover them) and the tests that allocate
 # a channel of MAX_CAPACITY. The model proptest runs 6 cases under Miri
-# (tests/model.rs), 256 natively.
+# (tests/model.rs), 256 natively. The ring's unit tests run too, less the
+# threaded one (40,000 messages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup +nightly component add miri rust-src
@@ -22,3 +23,4 @@ cargo +nightly miri test --test contract -- \
     --skip concurrent_inserts --skip after_delete --skip set_never --skip stream_wakes --skip replacement_storm
 cargo +nightly miri test --test misuse -- --skip capacity_zero_and_huge
 cargo +nightly miri test --test model -- --skip capacity_limits
+cargo +nightly miri test --lib -- --skip threads_lose
