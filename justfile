@@ -80,6 +80,19 @@ storm seconds="3":
 soak ops="2e7" threads="4":
     cargo run --release --example soak -- --ops {{ops}} --threads {{threads}}
 
+# The benchmark matrix of ../shared/WORKLOADS.md against every peer: CSV, plots, README table (about 18 minutes here).
+bench *flags:
+    CARGO_TARGET_DIR=target/bench cargo run --release -p channel-registry-bench -- {{flags}} | tee bench/results/last-run.log
+
+# criterion micro-benchmarks (single thread) and their table in bench/results/criterion.md.
+bench-micro:
+    CARGO_TARGET_DIR=target/bench cargo bench -p channel-registry-bench --bench micro
+    CARGO_TARGET_DIR=target/bench cargo run --release -p channel-registry-bench -- --criterion-table target/bench/criterion
+
+# Instructions per op under callgrind for every impl (needs valgrind); writes bench/results/instructions.md.
+bench-instr n="20000":
+    CARGO_TARGET_DIR=target/bench cargo run --release -p channel-registry-bench --bin instr -- --n {{n}}
+
 # What CI runs.
 ci:
     bash .ci/run

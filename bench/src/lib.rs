@@ -1,0 +1,580 @@
+//! The benchmark harness for `channel-registry` against its composite peers
+//! (a map crate plus `async-channel`), following `/work/shared/WORKLOADS.md`.
+//!
+//! Every implementation is a type implementing [`Impl`]; the workers are
+//! generic over it (static dispatch), so every implementation pays the same
+//! harness cost.
+//!
+//! * Message type: `&'static str` (no allocation per message).
+//! * Receiver policy (throughput runs): dropping the receiver closes the
+//!   channel for this crate and for `async-channel`, so no receiver of a
+//!   *current* channel is ever dropped. Each worker keeps its own table of K
+//!   receivers; after its own `set(id)` it stores the new receiver, dropping
+//!   the one it held for that id (already retired by this `set` or earlier).
+//!   Receivers made by the prefill are held until the run ends.
+
+#![warn(missing_docs)]
+
+pub mod report;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
+use std::sync::{Mutex, RwLock};
+
+use async_channel::{Receiver as ARx, Sender as ATx};
+use channel_registry::{Registry, TrySendError};
+
+/// The message every send carries.
+pub const MSG: &str = "event";
+/// Channel capacity (the Go daemon's `make(chan string, 5)`).
+pub const CAP: usize = 5;
+
+/// One implementation under test: a shared structure plus a per-worker cache.
+pub trait Impl: Sync + Send + Sized + 'static {
+    /// What `set` returns that must be kept alive so the channel stays open.
+    type Rx: RecvOne + Send + 'static;
+    /// Per-worker state (handle cache for the cached-handle row).
+    type Local: Send;
+    /// The name in the output.
+    const NAME: &'static str;
+    /// An empty structure sized for `keys` ids.
+    fn new(keys: usize) -> Self;
+    /// Fresh per-worker state.
+    fn local(&self, keys: usize) -> Self::Local;
+    /// Look `id` up and try to send [`MSG`]; any outcome counts.
+    fn send(&self, local: &mut Self::Local, id: u64);
+    /// Create a channel of capacity [`CAP`] under `id`, closing the old one.
+    fn set(&self, id: u64) -> Self::Rx;
+    /// Remove `id`, closing its channel.
+    fn delete(&self, id: u64);
+    /// Flush deferred garbage (epoch-based structures), where the API allows.
+    fn quiesce(&self) {}
+}
+
+/// A receiver the micro-benchmarks can take one message from.
+pub trait RecvOne {
+    /// `try_recv` once; whether a message came.
+    fn recv_one(&self) -> bool;
+}
+
+impl RecvOne for channel_registry::Receiver<&'static str> {
+    #[inline]
+    fn recv_one(&self) -> bool {
+        self.try_recv().is_ok()
+    }
+}
+
+impl RecvOne for ARx<&'static str> {
+    #[inline]
+    fn recv_one(&self) -> bool {
+        self.try_recv().is_ok()
+    }
+}
+
+/// A single-threaded fixture for the micro-benchmarks and instruction
+/// counts: one structure with `keys` ids registered, their receivers held.
+pub struct Fixture<I: Impl> {
+    /// The structure.
+    pub imp: I,
+    /// The worker state.
+    pub local: I::Local,
+    /// The current receiver of each id.
+    pub rxs: Vec<I::Rx>,
+}
+
+impl<I: Impl> Fixture<I> {
+    /// `keys` ids, empty channels.
+    pub fn new(keys: usize) -> Self {
+        let imp = I::new(keys);
+        let local = imp.local(keys);
+        let rxs = (0..keys as u64).map(|id| imp.set(id)).collect();
+        Fixture { imp, local, rxs }
+    }
+    /// Fill every channel (so sends find it full, as in the workloads).
+    pub fn fill(&mut self) {
+        for id in 0..self.rxs.len() as u64 {
+            for _ in 0..CAP {
+                self.imp.send(&mut self.local, id);
+            }
+        }
+    }
+    /// Look up and try to send.
+    #[inline(never)]
+    pub fn op_send(&mut self, id: u64) {
+        self.imp.send(&mut self.local, id);
+    }
+    /// Send, then receive it.
+    #[inline(never)]
+    pub fn op_send_recv(&mut self, id: u64) -> bool {
+        self.imp.send(&mut self.local, id);
+        self.rxs[id as usize].recv_one()
+    }
+    /// Replace a live id's channel.
+    #[inline(never)]
+    pub fn op_set(&mut self, id: u64) {
+        self.rxs[id as usize] = self.imp.set(id);
+    }
+    /// Delete a live id, then set it again.
+    #[inline(never)]
+    pub fn op_delete_set(&mut self, id: u64) {
+        self.imp.delete(id);
+        self.rxs[id as usize] = self.imp.set(id);
+    }
+}
+
+fn new_chan() -> (ATx<&'static str>, ARx<&'static str>) {
+    async_channel::bounded(CAP)
+}
+
+/// `channel_registry::Registry`, routed sends through `try_send(&id, …)`.
+pub struct Routed(pub Registry<u64, &'static str>);
+
+impl Impl for Routed {
+    type Rx = channel_registry::Receiver<&'static str>;
+    type Local = ();
+    const NAME: &'static str = "registry-routed";
+    fn new(_: usize) -> Self {
+        Routed(Registry::new())
+    }
+    fn local(&self, _: usize) {}
+    #[inline]
+    fn send(&self, _: &mut (), id: u64) {
+        let _ = std::hint::black_box(self.0.try_send(&id, MSG));
+    }
+    #[inline]
+    fn set(&self, id: u64) -> Self::Rx {
+        self.0.set(id, CAP).expect("capacity 5 is valid")
+    }
+    #[inline]
+    fn delete(&self, id: u64) {
+        self.0.delete(&id);
+    }
+    fn quiesce(&self) {
+        channel_registry::reclaim();
+    }
+}
+
+/// `channel_registry::Registry`, sends through cached `sender(&id)` handles,
+/// refreshed when a handle reports `Closed`.
+pub struct Cached(pub Registry<u64, &'static str>);
+
+impl Impl for Cached {
+    type Rx = channel_registry::Receiver<&'static str>;
+    type Local = Vec<Option<channel_registry::Sender<&'static str>>>;
+    const NAME: &'static str = "registry-cached";
+    fn new(_: usize) -> Self {
+        Cached(Registry::new())
+    }
+    fn local(&self, keys: usize) -> Self::Local {
+        (0..keys).map(|_| None).collect()
+    }
+    #[inline]
+    fn send(&self, local: &mut Self::Local, id: u64) {
+        let slot = &mut local[id as usize];
+        if let Some(h) = slot {
+            match h.try_send(MSG) {
+                Err(TrySendError::Closed(m)) => {
+                    // Deleted or replaced: refresh the handle and retry once.
+                    *slot = self.0.sender(&id);
+                    if let Some(h) = slot {
+                        let _ = std::hint::black_box(h.try_send(m));
+                    }
+                }
+                r => {
+                    let _ = std::hint::black_box(r);
+                }
+            }
+        } else {
+            *slot = self.0.sender(&id);
+            if let Some(h) = slot {
+                let _ = std::hint::black_box(h.try_send(MSG));
+            }
+        }
+    }
+    #[inline]
+    fn set(&self, id: u64) -> Self::Rx {
+        self.0.set(id, CAP).expect("capacity 5 is valid")
+    }
+    #[inline]
+    fn delete(&self, id: u64) {
+        self.0.delete(&id);
+    }
+    fn quiesce(&self) {
+        channel_registry::reclaim();
+    }
+}
+
+/// `Mutex<HashMap<u64, Tx>>`: the Tx is cloned under the lock, the send
+/// happens after releasing it.
+pub struct MutexMap(pub Mutex<HashMap<u64, ATx<&'static str>>>);
+
+impl Impl for MutexMap {
+    type Rx = ARx<&'static str>;
+    type Local = ();
+    const NAME: &'static str = "mutex-hashmap";
+    fn new(keys: usize) -> Self {
+        MutexMap(Mutex::new(HashMap::with_capacity(keys)))
+    }
+    fn local(&self, _: usize) {}
+    #[inline]
+    fn send(&self, _: &mut (), id: u64) {
+        let tx = self.0.lock().unwrap().get(&id).cloned();
+        if let Some(tx) = tx {
+            let _ = std::hint::black_box(tx.try_send(MSG));
+        }
+    }
+    #[inline]
+    fn set(&self, id: u64) -> Self::Rx {
+        let (tx, rx) = new_chan();
+        let old = self.0.lock().unwrap().insert(id, tx);
+        if let Some(old) = old {
+            old.close();
+        }
+        rx
+    }
+    #[inline]
+    fn delete(&self, id: u64) {
+        let old = self.0.lock().unwrap().remove(&id);
+        if let Some(old) = old {
+            old.close();
+        }
+    }
+}
+
+/// `RwLock<HashMap<u64, Tx>>`: the Tx is cloned under the read lock, the
+/// send happens after releasing it.
+pub struct RwLockMap(pub RwLock<HashMap<u64, ATx<&'static str>>>);
+
+impl Impl for RwLockMap {
+    type Rx = ARx<&'static str>;
+    type Local = ();
+    const NAME: &'static str = "rwlock-hashmap";
+    fn new(keys: usize) -> Self {
+        RwLockMap(RwLock::new(HashMap::with_capacity(keys)))
+    }
+    fn local(&self, _: usize) {}
+    #[inline]
+    fn send(&self, _: &mut (), id: u64) {
+        let tx = self.0.read().unwrap().get(&id).cloned();
+        if let Some(tx) = tx {
+            let _ = std::hint::black_box(tx.try_send(MSG));
+        }
+    }
+    #[inline]
+    fn set(&self, id: u64) -> Self::Rx {
+        let (tx, rx) = new_chan();
+        let old = self.0.write().unwrap().insert(id, tx);
+        if let Some(old) = old {
+            old.close();
+        }
+        rx
+    }
+    #[inline]
+    fn delete(&self, id: u64) {
+        let old = self.0.write().unwrap().remove(&id);
+        if let Some(old) = old {
+            old.close();
+        }
+    }
+}
+
+/// `dashmap::DashMap<u64, Tx>`: the Tx is cloned under the shard's read
+/// lock (`get`), the send happens after the guard is dropped.
+pub struct Dash(pub dashmap::DashMap<u64, ATx<&'static str>>);
+
+impl Impl for Dash {
+    type Rx = ARx<&'static str>;
+    type Local = ();
+    const NAME: &'static str = "dashmap";
+    fn new(keys: usize) -> Self {
+        Dash(dashmap::DashMap::with_capacity(keys))
+    }
+    fn local(&self, _: usize) {}
+    #[inline]
+    fn send(&self, _: &mut (), id: u64) {
+        let tx = self.0.get(&id).map(|r| r.value().clone());
+        if let Some(tx) = tx {
+            let _ = std::hint::black_box(tx.try_send(MSG));
+        }
+    }
+    #[inline]
+    fn set(&self, id: u64) -> Self::Rx {
+        let (tx, rx) = new_chan();
+        if let Some(old) = self.0.insert(id, tx) {
+            old.close();
+        }
+        rx
+    }
+    #[inline]
+    fn delete(&self, id: u64) {
+        if let Some((_, old)) = self.0.remove(&id) {
+            old.close();
+        }
+    }
+}
+
+/// `papaya::HashMap<u64, Tx>`: lock-free reads; the send goes through the
+/// reference returned under the pin (no lock is held, no clone).
+pub struct Papaya(pub papaya::HashMap<u64, ATx<&'static str>>);
+
+impl Impl for Papaya {
+    type Rx = ARx<&'static str>;
+    type Local = ();
+    const NAME: &'static str = "papaya";
+    fn new(keys: usize) -> Self {
+        Papaya(papaya::HashMap::with_capacity(keys))
+    }
+    fn local(&self, _: usize) {}
+    #[inline]
+    fn send(&self, _: &mut (), id: u64) {
+        let m = self.0.pin();
+        if let Some(tx) = m.get(&id) {
+            let _ = std::hint::black_box(tx.try_send(MSG));
+        }
+    }
+    #[inline]
+    fn set(&self, id: u64) -> Self::Rx {
+        let (tx, rx) = new_chan();
+        let m = self.0.pin();
+        if let Some(old) = m.insert(id, tx) {
+            old.close();
+        }
+        rx
+    }
+    #[inline]
+    fn delete(&self, id: u64) {
+        let m = self.0.pin();
+        if let Some(old) = m.remove(&id) {
+            old.close();
+        }
+    }
+}
+
+/// `crossbeam_skiplist::SkipMap<u64, Tx>`: `get` returns a reference-counted
+/// entry (no lock); the send goes through it. `set` is `compare_insert`
+/// whose predicate closes the value it replaces (every value it is shown is
+/// being replaced, by this insert or a racing one).
+pub struct Skip(pub crossbeam_skiplist::SkipMap<u64, ATx<&'static str>>);
+
+impl Impl for Skip {
+    type Rx = ARx<&'static str>;
+    type Local = ();
+    const NAME: &'static str = "skipmap";
+    fn new(_: usize) -> Self {
+        Skip(crossbeam_skiplist::SkipMap::new())
+    }
+    fn local(&self, _: usize) {}
+    #[inline]
+    fn send(&self, _: &mut (), id: u64) {
+        if let Some(e) = self.0.get(&id) {
+            let _ = std::hint::black_box(e.value().try_send(MSG));
+        }
+    }
+    #[inline]
+    fn set(&self, id: u64) -> Self::Rx {
+        let (tx, rx) = new_chan();
+        self.0.compare_insert(id, tx, |old| {
+            old.close();
+            true
+        });
+        rx
+    }
+    #[inline]
+    fn delete(&self, id: u64) {
+        if let Some(e) = self.0.remove(&id) {
+            e.value().close();
+        }
+    }
+    fn quiesce(&self) {
+        for _ in 0..4 {
+            crossbeam_epoch::pin().flush();
+        }
+    }
+}
+
+/// `scc::HashMap<u64, Tx>`: the Tx is cloned inside `read_sync` (which holds
+/// the bucket's shared lock), the send happens after it returns.
+pub struct Scc(pub scc::HashMap<u64, ATx<&'static str>>);
+
+impl Impl for Scc {
+    type Rx = ARx<&'static str>;
+    type Local = ();
+    const NAME: &'static str = "scc-hashmap";
+    fn new(keys: usize) -> Self {
+        Scc(scc::HashMap::with_capacity(keys))
+    }
+    fn local(&self, _: usize) {}
+    #[inline]
+    fn send(&self, _: &mut (), id: u64) {
+        let tx = self.0.read_sync(&id, |_, v| v.clone());
+        if let Some(tx) = tx {
+            let _ = std::hint::black_box(tx.try_send(MSG));
+        }
+    }
+    #[inline]
+    fn set(&self, id: u64) -> Self::Rx {
+        let (tx, rx) = new_chan();
+        if let Some(old) = self.0.upsert_sync(id, tx) {
+            old.close();
+        }
+        rx
+    }
+    #[inline]
+    fn delete(&self, id: u64) {
+        if let Some((_, old)) = self.0.remove_sync(&id) {
+            old.close();
+        }
+    }
+}
+
+/// All implementation names, in the interleaving order.
+pub const IMPLS: [&str; 8] = [
+    Routed::NAME,
+    Cached::NAME,
+    MutexMap::NAME,
+    RwLockMap::NAME,
+    Dash::NAME,
+    Papaya::NAME,
+    Skip::NAME,
+    Scc::NAME,
+];
+
+/// Calls `$body` with `$t` bound to the implementation type named `$name`.
+#[macro_export]
+macro_rules! dispatch {
+    ($name:expr, $t:ident => $body:expr) => {
+        match $name {
+            "registry-routed" => {
+                type $t = $crate::Routed;
+                $body
+            }
+            "registry-cached" => {
+                type $t = $crate::Cached;
+                $body
+            }
+            "mutex-hashmap" => {
+                type $t = $crate::MutexMap;
+                $body
+            }
+            "rwlock-hashmap" => {
+                type $t = $crate::RwLockMap;
+                $body
+            }
+            "dashmap" => {
+                type $t = $crate::Dash;
+                $body
+            }
+            "papaya" => {
+                type $t = $crate::Papaya;
+                $body
+            }
+            "skipmap" => {
+                type $t = $crate::Skip;
+                $body
+            }
+            "scc-hashmap" => {
+                type $t = $crate::Scc;
+                $body
+            }
+            other => panic!("unknown implementation {other}"),
+        }
+    };
+}
+
+/// xorshift64* (Vigna), as WORKLOADS.md asks.
+#[derive(Clone, Debug)]
+pub struct XorShift64Star(u64);
+
+impl XorShift64Star {
+    /// A generator with a non-zero seed.
+    pub fn new(seed: u64) -> Self {
+        XorShift64Star(seed.max(1))
+    }
+    /// The next value.
+    #[inline]
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+/// A counting global allocator: live bytes and their peak, when enabled.
+/// Disabled (one relaxed load per call) unless [`CountingAlloc::enable`] is
+/// called, so throughput runs pay no shared write per allocation.
+#[derive(Debug)]
+pub struct CountingAlloc;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+static PEAK: AtomicIsize = AtomicIsize::new(0);
+
+impl CountingAlloc {
+    /// Start counting. Call before anything whose frees you will count:
+    /// a block allocated before this and freed after makes `live` lower.
+    pub fn enable() {
+        COUNTING.store(true, Ordering::SeqCst);
+    }
+    /// Live bytes allocated since counting started, less those freed.
+    pub fn live() -> isize {
+        LIVE.load(Ordering::SeqCst)
+    }
+    /// The highest `live` seen since the last [`CountingAlloc::reset_peak`].
+    pub fn peak() -> isize {
+        PEAK.load(Ordering::SeqCst)
+    }
+    /// Set the peak to the current live figure.
+    pub fn reset_peak() {
+        PEAK.store(LIVE.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+}
+
+#[inline]
+fn count(delta: isize) {
+    if COUNTING.load(Ordering::Relaxed) {
+        let now = LIVE.fetch_add(delta, Ordering::Relaxed) + delta;
+        if delta > 0 {
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+    }
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments
+// unchanged, so `System`'s guarantees (and the caller's obligations) carry
+// over; the counting touches only atomics and never allocates.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            count(layout.size() as isize);
+        }
+        p
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded unchanged; the caller upholds the contract.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            count(layout.size() as isize);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by `System` (every allocation goes
+        // through this type) with this `layout`, as the caller guarantees.
+        unsafe { System.dealloc(ptr, layout) };
+        count(-(layout.size() as isize));
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: as for `dealloc`; `new_size` is valid per the caller.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            count(new_size as isize - layout.size() as isize);
+        }
+        p
+    }
+}
