@@ -42,6 +42,20 @@ struct Args {
     memory_only: bool,
     mem_ops: u64,
     criterion: Option<PathBuf>,
+    sampling: Sampling,
+}
+
+/// Which op of each block of 64 is timed.
+#[derive(Clone, Copy, PartialEq)]
+enum Sampling {
+    /// One op at a pseudo-random offset in each block of 64 (default): the
+    /// same rate as WORKLOADS.md's "every 64th op", without locking the
+    /// samples to periodic work in the code under test.
+    Jitter,
+    /// Ops 0, 64, 128, ... exactly. crossbeam-epoch collects on every
+    /// 128th pin of a thread (from its first), and each routed op of this
+    /// crate pins once, so this times a collecting op in every other sample.
+    Stride,
 }
 
 fn bench_dir() -> PathBuf {
@@ -50,7 +64,8 @@ fn bench_dir() -> PathBuf {
 
 const USAGE: &str = "usage: channel-registry-bench [--ops N] [--reps N] [--threads 1,2,4,8] \
 [--keys 1024,65536] [--workloads read-heavy,mixed,churn] [--impls all|NAME,...] [--out CSV] \
-[--mem-ops N] [--no-memory] [--no-report] [--render CSV] [--criterion-table DIR]
+[--mem-ops N] [--no-memory] [--no-report] [--render CSV] [--criterion-table DIR] \
+[--sampling jitter|stride]
 Defaults: the full matrix of ../shared/WORKLOADS.md (bench/README.md).";
 
 /// Bad command line: say why, show the usage, exit 2 (no panic).
@@ -84,6 +99,7 @@ fn parse_args() -> Args {
         memory_only: false,
         mem_ops: 200_000,
         criterion: None,
+        sampling: Sampling::Jitter,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -114,6 +130,13 @@ fn parse_args() -> Args {
             "--render" => a.render = Some(PathBuf::from(val())),
             "--memory-only" => a.memory_only = true,
             "--criterion-table" => a.criterion = Some(PathBuf::from(val())),
+            "--sampling" => {
+                a.sampling = match val().as_str() {
+                    "jitter" => Sampling::Jitter,
+                    "stride" => Sampling::Stride,
+                    v => fail(&format!("--sampling: {v:?} is not jitter or stride")),
+                }
+            }
             other => fail(&format!("unknown flag {other}")),
         }
     }
@@ -141,7 +164,13 @@ fn prefill<I: Impl>(imp: &I, keys: usize) -> Vec<I::Rx> {
 
 /// One run: prefill, T workers behind one barrier, wall time from the
 /// barrier to the last worker's end. Every 64th op is timed.
-fn run<I: Impl>(keys: usize, threads: usize, ops: u64, mix: (u64, u64)) -> RunResult {
+fn run<I: Impl>(
+    keys: usize,
+    threads: usize,
+    ops: u64,
+    mix: (u64, u64),
+    sampling: Sampling,
+) -> RunResult {
     let imp = Arc::new(I::new(keys));
     let held = prefill(&*imp, keys);
     let barrier = Arc::new(Barrier::new(threads + 1));
@@ -154,6 +183,10 @@ fn run<I: Impl>(keys: usize, threads: usize, ops: u64, mix: (u64, u64)) -> RunRe
                 let mut rxs: Vec<Option<I::Rx>> = (0..keys).map(|_| None).collect();
                 let mut samples = Vec::with_capacity((ops / 64 + 1) as usize);
                 let mut rng = XorShift64Star::new(w as u64 + 1);
+                // The sampler draws from its own generator, so the op
+                // sequence stays the one WORKLOADS.md seeds.
+                let mut pick = XorShift64Star::new(0x9E37_79B9_7F4A_7C15 ^ (w as u64 + 1));
+                let mut target = 0;
                 let (send_pct, set_pct) = mix;
                 barrier.wait();
                 // Each worker stamps its own start: the earliest of them is
@@ -163,7 +196,13 @@ fn run<I: Impl>(keys: usize, threads: usize, ops: u64, mix: (u64, u64)) -> RunRe
                 for i in 0..ops {
                     let id = rng.next_u64() % keys as u64;
                     let p = rng.next_u64() % 100;
-                    let timed = i & 63 == 0;
+                    if i & 63 == 0 && sampling == Sampling::Jitter {
+                        target = i + pick.next_u64() % 64;
+                    }
+                    let timed = match sampling {
+                        Sampling::Jitter => i == target,
+                        Sampling::Stride => i & 63 == 0,
+                    };
                     let t0 = if timed { Some(Instant::now()) } else { None };
                     if p < send_pct {
                         imp.send(&mut local, id);
@@ -343,7 +382,7 @@ fn main() {
                 for &threads in &args.threads {
                     n += 1;
                     for name in &args.impls {
-                        let r = dispatch!(name.as_str(), I => run::<I>(keys, threads, args.ops, (send, set)));
+                        let r = dispatch!(name.as_str(), I => run::<I>(keys, threads, args.ops, (send, set), args.sampling));
                         let total_ops = args.ops * threads as u64;
                         let row = Row {
                             date: h.date.clone(),

@@ -44,7 +44,7 @@ pub struct Row {
     pub wall_s: f64,
     /// Throughput.
     pub ops_per_sec: f64,
-    /// Latency percentiles of the sampled ops (every 64th), ns.
+    /// Latency percentiles of the sampled ops (one in every 64), ns.
     pub p50: u32,
     /// p99, ns.
     pub p99: u32,
