@@ -65,7 +65,7 @@ fn bench_dir() -> PathBuf {
 const USAGE: &str = "usage: channel-registry-bench [--ops N] [--reps N] [--threads 1,2,4,8] \
 [--keys 1024,65536] [--workloads read-heavy,mixed,churn] [--impls all|NAME,...] [--out CSV] \
 [--mem-ops N] [--no-memory] [--no-report] [--render CSV] [--criterion-table DIR] \
-[--sampling jitter|stride]
+[--sampling jitter|stride (stride implies --no-report)]
 Defaults: the full matrix of ../shared/WORKLOADS.md (bench/README.md).";
 
 /// Bad command line: say why, show the usage, exit 2 (no panic).
@@ -140,6 +140,11 @@ fn parse_args() -> Args {
             other => fail(&format!("unknown flag {other}")),
         }
     }
+    if a.sampling == Sampling::Stride {
+        // A diagnostic mode: the published table and plots always come from
+        // the jittered sampler (bench/README.md, *Latency*).
+        a.report = false;
+    }
     for i in &a.impls {
         if !IMPLS.contains(&i.as_str()) {
             fail(&format!("unknown impl {i}; known: {}", IMPLS.join(", ")));
@@ -163,7 +168,8 @@ fn prefill<I: Impl>(imp: &I, keys: usize) -> Vec<I::Rx> {
 }
 
 /// One run: prefill, T workers behind one barrier, wall time from the
-/// barrier to the last worker's end. Every 64th op is timed.
+/// barrier to the last worker's end. One op in every 64 is timed
+/// (`Sampling`).
 fn run<I: Impl>(
     keys: usize,
     threads: usize,

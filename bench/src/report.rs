@@ -589,7 +589,8 @@ pub fn render(rows: &[Row], mem: &[MemRow], bench_dir: &Path) {
         s,
         "Taken {} on {} ({} CPUs), load average at start {}, rev {}; \
          {} ops per worker, medians of {} interleaved repetitions; message `&'static str`; \
-         every impl keeps the receivers of current channels alive. `just bench` regenerates \
+         every impl keeps the receivers of current channels alive; latency from one op in \
+         every 64, timed at a random offset in its block. `just bench` regenerates \
          this block, the plots and `bench/results/runs.csv` (every run); `bench/README.md` \
          describes the harness and each peer.\n",
         first.date, first.cpu, first.nproc, first.load_start, first.rev, first.ops_per_worker, reps
