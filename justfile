@@ -12,7 +12,7 @@ test:
 loom:
     RUSTFLAGS="--cfg loom" cargo test
 
-# The loom suite optimized (about 6x faster), one line per scenario with its bound, interleavings and time.
+# The loom suite optimized, one line per scenario and spawn order with its bound, interleavings and time.
 loom-release:
     RUSTFLAGS="--cfg loom" cargo test --release --test loom_pairs --test loom_scenarios -- --nocapture --test-threads 2
 

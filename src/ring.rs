@@ -482,6 +482,46 @@ mod loom_tests {
         });
     }
 
+    /// One push racing one pop on an empty ring, with each operation on
+    /// either side of the spawn. Both placements are needed: loom 0.7
+    /// explores the spawned thread's operation after the main thread's
+    /// first, and its DPOR misses the reversed order when the spawned
+    /// operation loads a location before storing to it (tokio-rs/loom#392,
+    /// `loom-tests/README.md`). With the push spawned, loom runs one
+    /// execution only.
+    fn push_races_pop(push_spawned: bool) {
+        loom::model(move || {
+            let ring = Arc::new(Ring::new(1));
+            let other = Arc::clone(&ring);
+            let (pushed, got) = if push_spawned {
+                let t = loom::thread::spawn(move || other.push(5).is_ok());
+                let got = ring.pop().ok();
+                (t.join().unwrap(), got)
+            } else {
+                let t = loom::thread::spawn(move || other.pop().ok());
+                let pushed = ring.push(5).is_ok();
+                (pushed, t.join().unwrap())
+            };
+            assert!(pushed, "capacity 1, empty: the push fits");
+            let rest = ring.pop().ok();
+            assert_eq!(
+                got.into_iter().chain(rest).collect::<Vec<_>>(),
+                vec![5],
+                "the value comes out exactly once"
+            );
+        });
+    }
+
+    #[test]
+    fn push_races_pop_push_spawned() {
+        push_races_pop(true);
+    }
+
+    #[test]
+    fn push_races_pop_pop_spawned() {
+        push_races_pop(false);
+    }
+
     #[test]
     fn push_pop_close_race() {
         loom::model(|| {

@@ -120,27 +120,51 @@ impl Scenario {
                 }
             }
         }
-        let started = std::time::Instant::now();
-        let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = runs.clone();
-        let scenario = self.clone();
-        builder.check(move || {
-            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            scenario.run_once();
-        });
-        // One line per scenario, for the closing report (`--nocapture`).
-        println!(
-            "loom scenario={} bound={} interleavings={} secs={:.2}",
-            self.name,
-            builder
-                .preemption_bound
-                .map_or_else(|| "none".to_string(), |b| b.to_string()),
-            runs.load(std::sync::atomic::Ordering::Relaxed),
-            started.elapsed().as_secs_f64()
-        );
+        // loom 0.7's DPOR remembers only the last access to each atomic, so
+        // a thread's own load of a location hides an earlier load of it by
+        // another thread: when that thread later stores, the race with the
+        // earlier load is not seen and the reversed order is never explored
+        // (tokio-rs/loom#392, #166; `loom-tests/README.md` has a three-line
+        // reproducer). Loom's first schedule runs the spawned threads one
+        // after the other in spawn order, so every scenario is also run with
+        // each other thread spawned first: the order that the first run
+        // can miss is then the first schedule of another run. Threads whose
+        // operations are identical need only one order.
+        let n = self.threads.len();
+        let symmetric = n > 1 && self.threads.iter().all(|t| same_ops(t, &self.threads[0]));
+        // `LOOM_SPAWN_ORDERS=first` keeps only the written order (the
+        // negative controls use it: a bug caught there is caught here).
+        let first_only = std::env::var("LOOM_SPAWN_ORDERS").is_ok_and(|v| v == "first");
+        let rotations = if symmetric || first_only { 1 } else { n.max(1) };
+        for first in 0..rotations {
+            let order: Vec<usize> = (first..n).chain(0..first).collect();
+            let started = std::time::Instant::now();
+            let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let counter = runs.clone();
+            let scenario = self.clone();
+            let spawn_order = order.clone();
+            builder.check(move || {
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                scenario.run_once(&spawn_order);
+            });
+            // One line per scenario and order, for the closing report
+            // (`--nocapture`).
+            println!(
+                "loom scenario={} spawn_order={:?} bound={} interleavings={} secs={:.2}",
+                self.name,
+                order,
+                builder
+                    .preemption_bound
+                    .map_or_else(|| "none".to_string(), |b| b.to_string()),
+                runs.load(std::sync::atomic::Ordering::Relaxed),
+                started.elapsed().as_secs_f64()
+            );
+        }
     }
 
-    fn run_once(&self) {
+    /// One execution. Threads are spawned in `order` (indices into
+    /// `self.threads`); each keeps its own index for naming and results.
+    fn run_once(&self, order: &[usize]) {
         let registry = Arc::new(Registry::<u64, Msg>::new());
         // Set-up, on the main thread before any other thread exists.
         let mut initial_rx = Vec::new();
@@ -172,17 +196,21 @@ impl Scenario {
         }
         let shared: Arc<Vec<Option<channel_registry::Receiver<Msg>>>> = Arc::new(initial_rx);
 
-        let mut joins = Vec::new();
-        for (t, (ops, owned)) in self.threads.iter().cloned().zip(owned).enumerate() {
+        let mut owned: Vec<Option<_>> = owned.into_iter().map(Some).collect();
+        let mut joins: Vec<Option<_>> = (0..self.threads.len()).map(|_| None).collect();
+        for &t in order {
+            let ops = self.threads[t].clone();
+            let owned = owned[t].take().expect("each thread is spawned once");
             let (registry, handles, shared) = (registry.clone(), handles.clone(), shared.clone());
             let cap = self.cap;
-            joins.push(thread::spawn(move || {
+            joins[t] = Some(thread::spawn(move || {
                 run_thread(t, cap, &ops, &registry, &handles, &shared, owned)
             }));
         }
         let mut outs = Vec::new();
         let mut new_rx = Vec::new();
         for join in joins {
+            let join = join.expect("order names every thread");
             let (o, rx) = join.join().expect("thread panicked");
             outs.push(o);
             new_rx.extend(rx);
@@ -238,6 +266,23 @@ impl Scenario {
         drop(registry);
         channel_registry::reclaim();
     }
+}
+
+/// Whether two threads run the same operations, up to message values.
+fn same_ops(a: &[Op], b: &[Op]) -> bool {
+    fn shape(op: &Op) -> Op {
+        match *op {
+            Op::TrySend(id, _) => Op::TrySend(id, 0),
+            Op::SendTimeout(id, _) => Op::SendTimeout(id, 0),
+            Op::SendAsync(id, _) => Op::SendAsync(id, 0),
+            Op::HandleSend(h, _) => Op::HandleSend(h, 0),
+            other => other,
+        }
+    }
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| format!("{:?}", shape(x)) == format!("{:?}", shape(y)))
 }
 
 type NewRx = Vec<(Rx, channel_registry::Receiver<Msg>)>;

@@ -1,0 +1,61 @@
+//! A canary for the loom limitation that the suite works around.
+//!
+//! loom 0.7's DPOR keeps only the last access to each atomic. When a spawned
+//! thread loads a location and then stores to it, its own load hides an
+//! earlier load of the same location by the main thread, so the race between
+//! that earlier load and the store is never seen and the order "store first"
+//! is never explored (tokio-rs/loom#392 and #166). The suite therefore runs
+//! every scenario once per spawn order (`support/mod.rs`), and the ring's
+//! loom tests place each operation on both sides of the spawn.
+//!
+//! This test pins the limitation down: it fails once a loom release explores
+//! both outcomes, which is the signal to drop the workaround.
+#![cfg(loom)]
+
+use loom::sync::Arc;
+use loom::sync::atomic::AtomicBool;
+use loom::thread;
+use std::sync::Mutex;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// The values the main thread's load can return, over every execution loom
+/// explores, and how many executions that was.
+fn main_thread_sees(spawned_loads_first: bool) -> (Vec<bool>, usize) {
+    let seen = std::sync::Arc::new(Mutex::new((Vec::new(), 0)));
+    let record = seen.clone();
+    loom::model(move || {
+        let flag = Arc::new(AtomicBool::new(false));
+        let other = flag.clone();
+        let t = thread::spawn(move || {
+            if spawned_loads_first {
+                let _ = other.load(Relaxed);
+            }
+            other.store(true, Relaxed);
+        });
+        let v = flag.load(Relaxed);
+        t.join().unwrap();
+        let mut r = record.lock().unwrap();
+        if !r.0.contains(&v) {
+            r.0.push(v);
+        }
+        r.1 += 1;
+    });
+    let mut r = seen.lock().unwrap().clone();
+    r.0.sort_unstable();
+    r
+}
+
+#[test]
+fn loom_misses_the_store_first_order_after_a_load() {
+    // Without the extra load, loom finds both outcomes.
+    assert_eq!(main_thread_sees(false).0, vec![false, true]);
+    // With it, loom explores a single execution and never lets the store
+    // come first, though a real machine can.
+    let (values, executions) = main_thread_sees(true);
+    assert_eq!(
+        (values, executions),
+        (vec![false], 1),
+        "loom now explores the store-first order: the spawn-order rotation in \
+         loom-tests/support/mod.rs may no longer be needed"
+    );
+}
