@@ -87,9 +87,8 @@
 //! to 270 times the registered ids (10^8 operations: 1,626 channels, about
 //! 446 KB). With more threads than cores it grows with the time slice: the
 //! benchmark's churn at 8 threads on 2 cores peaks at about 14 MiB for 1,024
-//! ids. Flushing the thread's bag on every
-//! retirement did not lower the peak and tripled its bytes (each flush seals
-//! a mostly empty bag). Call [`reclaim`] at a quiet moment to collect what is
+//! ids. Flushing the thread's bag on every retirement did not lower the peak
+//! and tripled its bytes (each flush seals a mostly empty bag). Call [`reclaim`] at a quiet moment to collect what is
 //! collectable now, and [`channels_alive`] to watch the figure.
 //!
 //! # Capacities

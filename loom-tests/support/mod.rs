@@ -42,7 +42,7 @@ pub enum Rx {
     New { thread: usize, op: usize },
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
     Set(u64),
     Register(u64),
@@ -124,7 +124,7 @@ impl Scenario {
         // a thread's own load of a location hides an earlier load of it by
         // another thread: when that thread later stores, the race with the
         // earlier load is not seen and the reversed order is never explored
-        // (tokio-rs/loom#392, #166; `loom-tests/README.md` has a three-line
+        // (tokio-rs/loom#392, #166; `loom-tests/limits.rs` is a three-line
         // reproducer). Loom's first schedule runs the spawned threads one
         // after the other in spawn order, so every scenario is also run with
         // each other thread spawned first: the order that the first run
@@ -279,10 +279,7 @@ fn same_ops(a: &[Op], b: &[Op]) -> bool {
             other => other,
         }
     }
-    a.len() == b.len()
-        && a.iter()
-            .zip(b)
-            .all(|(x, y)| format!("{:?}", shape(x)) == format!("{:?}", shape(y)))
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| shape(x) == shape(y))
 }
 
 type NewRx = Vec<(Rx, channel_registry::Receiver<Msg>)>;
