@@ -14,7 +14,7 @@ loom:
 
 # The loom suite optimized, one line per scenario and spawn order with its bound, interleavings and time.
 loom-release:
-    RUSTFLAGS="--cfg loom" cargo test --release --test loom_pairs --test loom_scenarios -- --nocapture --test-threads 2
+    RUSTFLAGS="--cfg loom" cargo test --release --test loom_pairs --test loom_scenarios --test loom_shapes -- --nocapture --test-threads 2
 
 # The deep run, in two parts (summary last, for `just --list`):
 #  1. the larger scenarios at preemption bound 3 (about 30 s here; bound 4 takes
@@ -29,7 +29,7 @@ loom-release:
 # Deeper loom: scenarios at bound 3, then pairs with crossbeam-epoch modelled (bound 1).
 loom-deep pair_bound="1":
     RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 \
-        cargo test --release --test loom_scenarios -- --nocapture --test-threads 2
+        cargo test --release --test loom_scenarios --test loom_shapes -- --nocapture --test-threads 2
     RUSTFLAGS="--cfg loom --cfg crossbeam_loom" LOOM_PAIRS_BOUND={{pair_bound}} CARGO_TARGET_DIR=target/loom-deep \
         cargo test --release --test loom_pairs -- --nocapture --test-threads 2
 
@@ -38,6 +38,25 @@ loom-deep pair_bound="1":
 # Every deliberately broken protocol variant must fail the loom suite (fails if one passes).
 loom-negative *variants:
     bash scripts/loom-negative.sh {{variants}}
+
+# The shuttle suite at depth (loom-tests/README.md): the random scenarios with `iterations` schedules per scheduler (PCT,
+# random) and seed, then every named loom scenario with iterations/20; seeds 1 to 8 plus a fresh one, printed for replay.
+# About 30 minutes at the default here.
+#
+# shuttle: random 3-4 thread scenarios and every loom scenario, under PCT and random schedules.
+shuttle iterations="100000":
+    SHUTTLE_ITERATIONS={{iterations}} SHUTTLE_SEEDS=1,2,3,4,5,6,7,8 RUSTFLAGS="--cfg shuttle" CARGO_TARGET_DIR=target/shuttle \
+        cargo test --release --test shuttle -- --nocapture
+    SHUTTLE_ITERATIONS=$(( {{iterations}} / 20 )) SHUTTLE_SEEDS=1,2,3,4,5,6,7,8 RUSTFLAGS="--cfg shuttle" CARGO_TARGET_DIR=target/shuttle \
+        cargo test --release --test loom_pairs --test loom_scenarios --test loom_shapes -- --nocapture --test-threads 2
+
+# Every schedule-bug negative control must fail the shuttle suite (the two weak-memory ones are reported, not required).
+shuttle-negative *variants:
+    bash scripts/shuttle-negative.sh {{variants}}
+
+# Miri with -Zmiri-many-seeds (random preemption, weak-memory emulation) on the threaded contract and accounting tests.
+miri-seeds seeds="16":
+    bash scripts/miri-seeds.sh {{seeds}}
 
 # Miri on the contract and misuse tests, with the flags that work (scripts/miri.sh says why).
 miri:

@@ -59,3 +59,31 @@ fn loom_misses_the_store_first_order_after_a_load() {
          loom-tests/support/mod.rs may no longer be needed"
     );
 }
+
+/// loom 0.7.3 drops the unpark token of a thread that is yielding when it is
+/// unparked: `set_unparked` (rt/thread.rs) makes a blocked *or yielded*
+/// thread runnable, and saves the token only for a running one. With std, an
+/// unpark before `park` always makes that `park` return. `src/block.rs`
+/// carries its wake-ups in a flag under loom because of this; the test fails
+/// once loom keeps the token, which is the signal to drop the flag.
+#[test]
+fn loom_drops_the_unpark_of_a_yielding_thread() {
+    let deadlocked = std::panic::catch_unwind(|| {
+        loom::model(|| {
+            let parked = thread::spawn(|| {
+                // Yield, then park: if the unpark lands during the yield,
+                // std returns from `park` at once; loom blocks forever.
+                thread::yield_now();
+                thread::park();
+            });
+            parked.thread().unpark();
+            parked.join().unwrap();
+        })
+    })
+    .is_err();
+    assert!(
+        deadlocked,
+        "loom now keeps the unpark token of a yielding thread: the flag in \
+         src/block.rs's `Unparker` may no longer be needed"
+    );
+}

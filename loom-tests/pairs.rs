@@ -6,7 +6,7 @@
 //! Excluded pairs: a receiver drop with a receive on the same receiver, and
 //! two drops of one receiver: dropping takes ownership, so safe Rust cannot
 //! run them concurrently.
-#![cfg(loom)]
+#![cfg(any(loom, shuttle))]
 
 mod support;
 
@@ -67,6 +67,7 @@ fn pair(a: Kind, b: Kind) {
         initial: vec![(1, initial)],
         handles: vec![1],
         threads: vec![ta, tb],
+        ..Default::default()
     }
     .check(Bound::Exhaustive);
 }
@@ -80,6 +81,7 @@ fn pair_absent(name: &'static str, a: Op, b: Op) {
         initial: vec![(1, vec![])],
         handles: vec![1],
         threads: vec![vec![a], vec![b]],
+        ..Default::default()
     }
     .check(Bound::Exhaustive);
 }

@@ -1,7 +1,7 @@
 //! Larger scenarios: three threads on one id, waiting sends re-routed by a
 //! replacement, time-outs, and two ids at once. Each runs with a preemption
 //! bound: `LOOM_MAX_PREEMPTIONS` if set, else 2 (`just loom-deep` sets 3).
-#![cfg(loom)]
+#![cfg(any(loom, shuttle))]
 
 mod support;
 
@@ -17,6 +17,7 @@ fn one_id(name: &'static str, cap: usize, buffered: Vec<u32>, threads: Vec<Vec<O
         initial: vec![(1, buffered)],
         handles: vec![1],
         threads,
+        ..Default::default()
     }
     .check(BOUND);
 }
@@ -141,6 +142,7 @@ fn two_ids_independent() {
             vec![Op::Set(1), Op::TrySend(1, 10)],
             vec![Op::Delete(2), Op::TrySend(2, 20)],
         ],
+        ..Default::default()
     }
     .check(BOUND);
 }
@@ -158,6 +160,7 @@ fn two_ids_handles_cross() {
             vec![Op::HandleSend(0, 10), Op::Set(2)],
             vec![Op::HandleSend(1, 20), Op::Set(1)],
         ],
+        ..Default::default()
     }
     .check(BOUND);
 }

@@ -15,7 +15,7 @@ survivors=()
 for variant in skip_close no_follow close_before_claim trust_insert_closure; do
     log="target/lincheck-negative-$variant.log"
     mkdir -p target
-    if RUSTFLAGS="--cfg channel_registry_broken=\"$variant\"" CARGO_TARGET_DIR=target/lincheck-negative \
+    if CHANNEL_REGISTRY_BROKEN=$variant CARGO_TARGET_DIR=target/lincheck-negative \
         cargo test --release --test lincheck recorded -- --nocapture > "$log" 2>&1; then
         echo "== negative control $variant: NOT CAUGHT in $LINCHECK_HISTORIES histories"
         survivors+=("$variant")

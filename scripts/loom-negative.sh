@@ -1,30 +1,49 @@
 #!/usr/bin/env bash
 # Runs the loom suite once per deliberately broken protocol variant
-# (`--cfg channel_registry_broken="NAME"`, see loom-tests/README.md) and
-# fails if the suite passes on any of them. Each variant runs the scenarios
-# in their written spawn order only (LOOM_SPAWN_ORDERS=first): a bug caught
-# there is caught by the full suite, which adds the other orders.
+# (`--cfg channel_registry_broken="NAME"`, loom-tests/README.md) and fails if
+# the suite passes on any of them. Each variant runs the scenarios in their
+# written spawn order only (LOOM_SPAWN_ORDERS=first): a bug caught there is
+# caught by the full suite, which adds the other orders. Tests run under
+# cargo-nextest, which stops at the first failure; a variant whose bug only
+# the shapes of loom-tests/shapes.rs can show runs the scenario written for
+# it (NAME=TEST below), the others run every pair and scenario.
+#   bash scripts/loom-negative.sh [NAME ...]
 set -u
 cd "$(dirname "$0")/.."
-variants=${*:-skip_close no_follow close_before_claim trust_insert_closure no_notify_fence ring_relaxed_stamp}
+all="skip_close no_follow close_before_claim trust_insert_closure no_notify_fence ring_relaxed_stamp
+contains_skips_successor=try_send_then_contains_vs_delete
+close_after_advance=helper_contains_vs_delete_then_handle_send
+close_wakes_one=two_senders_wait_delete
+cancel_drops_wakeup=cancelled_receiver_passes_its_wakeup_on
+finish_keeps_wakeup=woken_receiver_gives_up
+waiter_pop_skips_notify=woken_sender_gives_up
+timeout_skips_final_attempt=delete_then_recv_timeout_vs_try_send"
+cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
 mkdir -p target
 survivors=()
-for variant in $variants; do
-    echo "== negative control: $variant"
+for entry in $all; do
+    variant=${entry%%=*}
+    if [ $# -ne 0 ] && [[ " $* " != *" $variant "* ]]; then continue; fi
+    if [ "$entry" = "$variant" ]; then
+        tests=(--test loom_pairs --test loom_scenarios); filter=(); what="pairs and scenarios"
+    else
+        tests=(--test loom_shapes); filter=(-E "test(=${entry#*=})"); what="shapes: ${entry#*=}"
+    fi
+    echo "== negative control: $variant ($what)"
     log="target/loom-negative-$variant.log"
-    if LOOM_SPAWN_ORDERS=first RUSTFLAGS="--cfg loom --cfg channel_registry_broken=\"$variant\"" CARGO_TARGET_DIR=target/loom-negative \
-        timeout 1200 cargo test --release --test loom_pairs --test loom_scenarios -- --test-threads 2 \
+    if LOOM_SPAWN_ORDERS=first CHANNEL_REGISTRY_BROKEN=$variant RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom-negative \
+        timeout 1500 cargo nextest run --release --no-tests=fail "${tests[@]}" "${filter[@]}" --test-threads 2 \
         > "$log" 2>&1; then
         echo "   NOT CAUGHT: the loom suite passed"
         survivors+=("$variant")
     else
-        reason=$(grep -m1 -E "not linearizable|^deadlock|leaked|already released|Causality violation" "$log" || grep -m1 "panicked at" "$log")
-        echo "   caught: $(echo "$reason" | cut -c1-160)"
+        reason=$(grep -m1 -E "not linearizable|deadlock|never dropped|dropped twice|Causality violation" "$log" || grep -m1 "panicked at" "$log")
+        echo "   caught: $(echo "$reason" | sed 's/^ *//' | cut -c1-160)"
     fi
     if [ "$variant" = ring_relaxed_stamp ]; then
         # The ring's own loom tests (src/ring.rs) must catch it too.
         log="target/loom-negative-$variant-ring.log"
-        if RUSTFLAGS="--cfg loom --cfg channel_registry_broken=\"$variant\"" CARGO_TARGET_DIR=target/loom-negative \
+        if CHANNEL_REGISTRY_BROKEN=$variant RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom-negative \
             timeout 600 cargo test --release --lib ring::loom_tests > "$log" 2>&1; then
             echo "   NOT CAUGHT by the ring's own loom tests"
             survivors+=("$variant (ring tests)")

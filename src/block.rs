@@ -7,15 +7,46 @@ use std::time::{Duration, Instant};
 use crate::sync::thread;
 
 /// A waker that unparks the thread that created it.
-struct Unparker(thread::Thread);
+struct Unparker {
+    thread: thread::Thread,
+    /// Set before every unpark, under loom only. loom 0.7.3 drops the unpark
+    /// token of a thread that is yielding when it is unparked (its
+    /// `set_unparked` makes a yielded thread runnable instead of saving the
+    /// token), so a wake-up that arrives while the waiter spins in the ring
+    /// would be lost, and loom would report a deadlock that `std` cannot
+    /// have. The flag carries that wake-up to the next `park`. A std atomic:
+    /// loom runs one simulated thread at a time, so it adds no interleavings.
+    /// (`loom-tests/limits.rs` pins the loom behaviour down.)
+    #[cfg(loom)]
+    woken: std::sync::atomic::AtomicBool,
+}
+
+impl Unparker {
+    fn unpark(&self) {
+        #[cfg(loom)]
+        self.woken.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.unpark();
+    }
+
+    /// Parks until unparked (or spuriously, as `std::thread::park` may).
+    fn park(&self) {
+        #[cfg(loom)]
+        if self.woken.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        thread::park();
+        #[cfg(loom)]
+        self.woken.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
 
 impl Wake for Unparker {
     fn wake(self: std::sync::Arc<Self>) {
-        self.0.unpark();
+        self.unpark();
     }
 
     fn wake_by_ref(self: &std::sync::Arc<Self>) {
-        self.0.unpark();
+        self.unpark();
     }
 }
 
@@ -28,27 +59,44 @@ pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
 /// Polls `poll` with a waker that unparks this thread, parking between polls,
 /// until it is ready (`Some`) or `deadline` passes (`None`).
 ///
-/// Under loom there is no clock: a deadline is modelled as one that has
-/// already expired when the first poll is pending, so the model explores the
-/// time-out path; waits without a deadline park as usual.
+/// The model checkers have no clock. Under loom a deadline is modelled as
+/// one that has already expired when the first poll is pending, so the model
+/// explores the time-out path. Under shuttle a deadline may pass after any
+/// pending poll (a random choice that the schedule replays); until it does,
+/// the wait yields and polls again instead of parking, because shuttle would
+/// report a timed wait that nobody wakes as a deadlock. Waits without a
+/// deadline park as usual in every build.
 pub(crate) fn block_on<R>(
     deadline: Option<Instant>,
     mut poll: impl FnMut(&Waker) -> Poll<R>,
 ) -> Option<R> {
-    let waker = Waker::from(std::sync::Arc::new(Unparker(thread::current())));
+    let unparker = std::sync::Arc::new(Unparker {
+        thread: thread::current(),
+        #[cfg(loom)]
+        woken: std::sync::atomic::AtomicBool::new(false),
+    });
+    let waker = Waker::from(std::sync::Arc::clone(&unparker));
     loop {
         if let Poll::Ready(r) = poll(&waker) {
             return Some(r);
         }
         match deadline {
-            None => thread::park(),
+            None => unparker.park(),
             Some(deadline) => {
                 #[cfg(loom)]
                 {
                     let _ = deadline;
                     return None;
                 }
-                #[cfg(not(loom))]
+                #[cfg(shuttle)]
+                {
+                    let _ = deadline;
+                    if crate::sync::deadline_passes() {
+                        return None;
+                    }
+                    crate::sync::wait();
+                }
+                #[cfg(not(any(loom, shuttle)))]
                 {
                     let now = Instant::now();
                     if now >= deadline {

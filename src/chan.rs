@@ -17,6 +17,22 @@
 //! and is linearized before the `delete`/`set`; every push after it fails. A
 //! queue that is closed while `successor` is still null was closed by its
 //! receiver (dropped) and is still the id's current generation.
+//!
+//! # Waiting without spinning
+//!
+//! A waiting send or receive (`poll_push`, `poll_pop`) tries with the ring's
+//! `push_unless_busy` / `pop_unless_busy`: a slot that another thread has
+//! claimed and not finished (a pop still reading it, a push still writing
+//! it) counts as full or empty, and the waiter registers and sleeps instead
+//! of spinning on a thread that may be descheduled. That thread wakes a
+//! waiter when it finishes (`try_push` and `try_pop` notify after the ring
+//! operation returns), and the register-then-re-check of [`crate::waiters`]
+//! makes that wake-up impossible to miss. A wait that gives up at its
+//! deadline makes one last attempt with the ring's waiting `push` / `pop`,
+//! because the unfinished operation may already be ordered before it (a push
+//! accepted before a close, or followed by a push that returned), and then
+//! "full" or "empty" would be a wrong answer (found by shuttle;
+//! `timeout_skips_final_attempt` is the negative control).
 
 use std::ptr;
 use std::task::{Poll, Waker};
@@ -25,7 +41,7 @@ use crate::ring::{PopError, PushError, Ring};
 
 use crate::error::CapacityError;
 use crate::sync::{Arc, AtomicPtr, Ordering, fence};
-use crate::waiters::{Registration, Waiters};
+use crate::waiters::{Registration, Side, Waiters};
 
 /// The largest capacity a channel may have.
 ///
@@ -143,11 +159,44 @@ impl<T> Chan<T> {
         Ok(msg)
     }
 
+    /// A push for a sender that sleeps on `Full`: a slot that a pop is
+    /// still reading counts as full, and that pop's `notify_one` (in
+    /// `try_pop` or here) wakes a sender when it is done. The sender
+    /// registers and re-checks as for a full queue (module docs of
+    /// [`crate::waiters`]): the Dekker pair is the popper's stamp store and
+    /// fence against the sender's registration and fence.
+    fn push_for_waiter(&self, msg: T) -> Result<(), PushError<T>> {
+        self.queue.push_unless_busy(msg)?;
+        self.waiters.recv().notify_one();
+        Ok(())
+    }
+
+    /// A pop for a receiver that sleeps on `Empty`: a slot that a push has
+    /// claimed but not written counts as empty; that push's `notify_one`
+    /// wakes a receiver when it is done.
+    fn pop_for_waiter(&self) -> Result<T, PopError> {
+        let msg = self.queue.pop_unless_busy()?;
+        // Negative control `waiter_pop_skips_notify`: a waiting receiver's
+        // pop that does not wake a sender, which may be asleep on the slot
+        // this pop frees (or on this very pop, seen in progress).
+        if !cfg!(channel_registry_broken = "waiter_pop_skips_notify") {
+            self.waiters.send().notify_one();
+        }
+        Ok(msg)
+    }
+
     /// Closes the queue and wakes every waiter. Idempotent.
     pub(crate) fn close(&self) -> bool {
         let first = self.queue.close();
-        self.waiters.recv().notify_all();
-        self.waiters.send().notify_all();
+        // Negative control `close_wakes_one`: a close that wakes one waiter
+        // per side leaves the others asleep.
+        if cfg!(channel_registry_broken = "close_wakes_one") {
+            self.waiters.recv().notify_one();
+            self.waiters.send().notify_one();
+        } else {
+            self.waiters.recv().notify_all();
+            self.waiters.send().notify_all();
+        }
         first
     }
 
@@ -202,21 +251,21 @@ impl<T> Chan<T> {
             // Only reachable by polling a completed future: see the futures' docs.
             panic!("channel-registry: send future polled after completion");
         };
-        let m = match self.try_push(m) {
+        let m = match self.push_for_waiter(m) {
             Err(PushError::Full(m)) => m,
             done => {
-                self.waiters.send().unregister(reg);
+                self.finish_wait(Side::Send, reg);
                 return Poll::Ready(done);
             }
         };
         self.waiters.send().register(reg, waker);
-        match self.try_push(m) {
+        match self.push_for_waiter(m) {
             Err(PushError::Full(m)) => {
                 *msg = Some(m);
                 Poll::Pending
             }
             done => {
-                self.waiters.send().unregister(reg);
+                self.finish_wait(Side::Send, reg);
                 Poll::Ready(done)
             }
         }
@@ -225,35 +274,58 @@ impl<T> Chan<T> {
     /// One attempt of a receive that may wait. `Err(())` means closed and
     /// drained. On `Pending` `reg` is registered; on `Ready` it is not.
     pub(crate) fn poll_pop(&self, reg: &mut Registration, waker: &Waker) -> Poll<Result<T, ()>> {
-        match self.try_pop() {
+        match self.pop_for_waiter() {
             Err(PopError::Empty) => {}
             done => {
-                self.waiters.recv().unregister(reg);
+                self.finish_wait(Side::Recv, reg);
                 return Poll::Ready(done.map_err(|_| ()));
             }
         }
         self.waiters.recv().register(reg, waker);
-        match self.try_pop() {
+        match self.pop_for_waiter() {
             Err(PopError::Empty) => Poll::Pending,
             done => {
-                self.waiters.recv().unregister(reg);
+                self.finish_wait(Side::Recv, reg);
                 Poll::Ready(done.map_err(|_| ()))
             }
+        }
+    }
+
+    /// Withdraws the registration of a wait that is complete. If a notifier
+    /// had taken it, the wake-up is passed on: it may have been meant for a
+    /// state change that this wait did not consume. (A receiver registers,
+    /// then its re-check takes a message pushed before it registered; a
+    /// second push's notification takes the stale entry; a second receiver
+    /// waiting behind it would sleep with a message in the channel. Found by
+    /// loom in `waiters: recv_timeout || recv || try_send,handle_send_blocking`.)
+    /// This costs at most one spurious wake-up of another waiter per wake-up
+    /// taken, and a fence and a load when nobody else waits.
+    fn finish_wait(&self, side: Side, reg: &mut Registration) {
+        let list = self.waiters.side(side);
+        // Negative control `finish_keeps_wakeup`: the behaviour before the
+        // fix, a completed wait keeps the wake-up it took.
+        if list.unregister(reg) && !cfg!(channel_registry_broken = "finish_keeps_wakeup") {
+            list.notify_one();
         }
     }
 
     /// Withdraws a receive that gave up (timed out or dropped). If a sender
     /// had already woken it, the wake-up is passed on, so it is not lost.
     pub(crate) fn cancel_pop(&self, reg: &mut Registration) {
-        if self.waiters.recv().unregister(reg) {
-            self.waiters.recv().notify_one();
-        }
+        self.cancel_wait(Side::Recv, reg);
     }
 
     /// Withdraws a send that gave up; passes on a wake-up it had received.
     pub(crate) fn cancel_push(&self, reg: &mut Registration) {
-        if self.waiters.send().unregister(reg) {
-            self.waiters.send().notify_one();
+        self.cancel_wait(Side::Send, reg);
+    }
+
+    fn cancel_wait(&self, side: Side, reg: &mut Registration) {
+        let list = self.waiters.side(side);
+        // Negative control `cancel_drops_wakeup`: a wake-up taken by a
+        // waiter that gives up is lost.
+        if list.unregister(reg) && !cfg!(channel_registry_broken = "cancel_drops_wakeup") {
+            list.notify_one();
         }
     }
 

@@ -27,8 +27,11 @@
 //!
 //! # The contract
 //!
-//! Ids are `K: Ord + Send + Sync + 'static` (`u64` is the common case);
-//! messages are `T: Send + 'static`.
+//! Ids are `K: Ord + Hash + Clone + Send + Sync + 'static` (`u64` is the
+//! common case): `Hash` for the point index that every send, `set`,
+//! `delete` and lookup uses, `Ord` for the ordered set of ids behind
+//! [`ids`](Registry::ids) and [`ids_in`](Registry::ids_in), `Clone` because
+//! both indexes hold the id. Messages are `T: Send + 'static`.
 //!
 //! 1. **Linearizable per id.** Every history of [`set`](Registry::set),
 //!    [`register`](Registry::register), [`delete`](Registry::delete),
@@ -64,10 +67,14 @@
 //! # Cost
 //!
 //! A routed send pins the epoch (which writes only the calling thread's own
-//! epoch word), walks the skip list with plain loads (no reference-count
-//! update), and pushes: the push is its only write to memory that other
-//! threads write too. A [`Sender`] handle skips the pin and the walk. Waking
-//! the receiver costs a `SeqCst` fence and a load unless someone waits.
+//! epoch word), finds the id in a lock-free hash table with plain loads (a
+//! keyed hash, seeded at random per registry, so ids chosen by an attacker
+//! do not collide; no reference-count update, and a resize never blocks
+//! it), and pushes: the push is its only write to memory that other threads
+//! write too. A [`Sender`] handle skips the pin and the lookup. Waking the
+//! receiver costs a `SeqCst` fence and a load unless someone waits. The ids
+//! are also kept in order in a `crossbeam-skiplist`, which only `set` of a
+//! new id, `delete`, and iteration touch.
 //!
 //! # Memory held by retired channels
 //!
@@ -109,9 +116,13 @@
 //!
 //! * A message whose `Drop` panics: dropping a [`Receiver`] still drops every
 //!   buffered message, then resumes the first panic.
-//! * A key whose `Ord` panics: the panic reaches the caller; the registry
-//!   stays consistent and nothing leaks. An inconsistent `Ord` can make
-//!   lookups miss or register an id twice, but is memory-safe.
+//! * A key whose `Hash`, `Eq` or `Ord` panics: the panic reaches the caller;
+//!   the registry stays consistent and nothing leaks. `Ord` is used only by
+//!   the ordered set of ids, after the point operation took effect: a `set`
+//!   of a new id whose `Ord` panics has created the id, which
+//!   [`ids`](Registry::ids) lists only once it is deleted and created again. An
+//!   inconsistent `Hash` or `Ord` can make lookups miss or register an id
+//!   twice, but is memory-safe.
 //! * Sending into the registry from a message's `Drop` works: the registry
 //!   holds no lock while it drops a message.
 //! * A send or receive future polled after it returned `Ready` panics, as
@@ -121,12 +132,15 @@
 //!
 //! The protocol (slots, channel states, wake-ups, reclamation calls) is
 //! checked with `loom` on this very code (`RUSTFLAGS="--cfg loom" cargo
-//! test`; see `loom-tests/README.md` for what the models assume), and held to
-//! a sequential model by property tests and a fuzz target. On the real skip
-//! list and real threads: histories recorded under contention are checked
-//! for linearizability (`tests/lincheck`), Miri and ThreadSanitizer run the
-//! threaded tests, and a soak accounts for every message, channel and heap
-//! byte.
+//! test`), and with `shuttle`'s random and PCT schedulers on larger random
+//! scenarios (`--cfg shuttle`); `loom-tests/README.md` says what each model
+//! assumes and which deliberately broken variants each catches. The
+//! protocol is also held to a sequential model by property tests and a fuzz
+//! target. On the real skip list and real threads: histories recorded under
+//! contention are checked for linearizability (`tests/lincheck`), Miri (with
+//! many scheduler seeds and weak-memory emulation) and ThreadSanitizer run
+//! the threaded tests, and a soak accounts for every message, channel and
+//! heap byte.
 
 #![warn(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
 
@@ -150,12 +164,13 @@ pub use receiver::{Receiver, RecvFut};
 pub use registry::{Ids, Registry, RoutedSendFut, reclaim};
 pub use sender::{SendFut, Sender};
 
-/// Whether this build models threads with loom (`--cfg loom`).
+/// Whether this build models threads with a model checker (`--cfg loom` or
+/// `--cfg shuttle`).
 ///
-/// Doctests are collected by rustdoc without `cfg(loom)` but linked against
-/// the loom build of the library, where they cannot run outside a loom model;
+/// Doctests are collected by rustdoc without those cfgs but linked against
+/// the model build of the library, where they cannot run outside a model;
 /// each example starts with a hidden `if __loom_build() { return }`.
 #[doc(hidden)]
 pub fn __loom_build() -> bool {
-    cfg!(loom)
+    cfg!(any(loom, shuttle))
 }

@@ -85,7 +85,20 @@ impl<T> Receiver<T> {
             Some(Err(())) => Err(RecvTimeoutError::Closed),
             None => {
                 self.chan.cancel_pop(&mut reg);
-                Err(RecvTimeoutError::Timeout)
+                // The deadline passed. The waiting attempts count a slot that
+                // a push has claimed but not written as empty
+                // (`Chan::pop_for_waiter`); that push may already be ordered
+                // before this receive (it was accepted before a close, or a
+                // later push has returned), so the verdict comes from one
+                // attempt that waits for it.
+                if cfg!(channel_registry_broken = "timeout_skips_final_attempt") {
+                    return Err(RecvTimeoutError::Timeout);
+                }
+                match self.try_recv() {
+                    Ok(msg) => Ok(msg),
+                    Err(TryRecvError::Closed) => Err(RecvTimeoutError::Closed),
+                    Err(TryRecvError::Empty) => Err(RecvTimeoutError::Timeout),
+                }
             }
         }
     }

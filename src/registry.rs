@@ -3,13 +3,56 @@
 //!
 //! # Data
 //!
-//! The index ([`crate::index`]) maps each id to a [`Slot`]: one atomic pointer
-//! to the id's current generation ([`Chan`]), or [`deleted()`] once the id is
-//! deleted. A slot never comes back from `deleted()`; the node that holds it
-//! is removed from the index and a later `set` inserts a new node. A `set` on
-//! a live id never touches the index: it swaps the generation inside the slot,
-//! so a concurrent send can never see the id as absent (crossbeam #1023 is
-//! the window that `insert` over an existing key would open).
+//! Each id has a [`Slot`]: one atomic pointer to the id's current generation
+//! ([`Chan`]), or [`deleted()`] once the id is deleted. A slot never comes
+//! back from `deleted()`; its node is removed and a later `set` makes a new
+//! node. A `set` on a live id never touches an index: it swaps the
+//! generation inside the slot, so a concurrent send can never see the id as
+//! absent.
+//!
+//! # Two indexes, one truth
+//!
+//! The slot lives in a node of the **point index** ([`crate::index::hash`]),
+//! a lock-free hash table that every point operation (sends, `set`,
+//! `register`, `delete`, `contains`, `sender`) uses, in O(1). The **ordered
+//! set of ids** ([`crate::index`]'s `Keys`, crossbeam-skiplist) holds only
+//! the ids, for `ids` and `ids_in`. So there is one slot per id, reachable
+//! one way, and the linearization points of the contract stay in the slot
+//! protocol below:
+//!
+//! * **Which index decides whether an id exists:** the point index. An id
+//!   exists exactly when the point index holds a live entry for it whose
+//!   slot is not `deleted()`. The ordered set is a hint that iteration checks
+//!   against the point index.
+//! * **Insert** (a `set` or `register` of an absent id): the node goes into
+//!   the point index first (that CAS is the linearization point of the
+//!   creation), then the id into the ordered set, before the call returns.
+//! * **Removal** (the thread whose CAS moved the slot to `deleted()`, the
+//!   linearization point of the delete): the point-index entry becomes a
+//!   tombstone (the node is freed through the epoch), then the id leaves the
+//!   ordered set.
+//! * **Keeping the ordered set right** when a removal and a re-creation of
+//!   one id race: the inserter, after its point-index insert, runs a `SeqCst`
+//!   fence and then adds the id to the set; the remover, after taking the id
+//!   out of the set, runs a `SeqCst` fence and then looks the id up in the
+//!   point index, and puts it back if it is live again. The two fences are
+//!   ordered one way or the other: either the inserter's add comes after the
+//!   removal (the id is back), or the remover's look-up sees the new node
+//!   (and puts it back). Once neither is in flight, an id is in the set
+//!   exactly when it exists.
+//!
+//! Why every clause of the contract still holds: linearizability,
+//! nothing-lost and prompt close are properties of the slot protocol, which
+//! is unchanged, and every point operation reaches an id's one slot through
+//! the point index, whose get returns the entry that was the id's at some
+//! moment during the call (its module docs say why, resizes included). A
+//! `set` that races a `delete` of the same id may find the deleted node still
+//! in the point index: it removes the entry itself and inserts a new node.
+//! `ids` sees every id that exists for its whole run: such an id was added to
+//! the ordered set before its creating call returned and is not taken out
+//! while it exists (a removal only follows a delete), and the point-index
+//! check confirms it. It never returns an id twice (it resumes after the last
+//! id it returned) and may or may not see ids created or deleted meanwhile.
 //!
 //! # Retiring a generation (`set` over a live id, `delete`)
 //!
@@ -20,9 +63,10 @@
 //! 2. **Close** the old generation's queue: the linearization point. Pushes
 //!    that beat it are delivered; later ones fail and follow `successor`.
 //! 3. **Advance** the slot from the old generation to the successor (CAS).
-//!    The thread whose CAS succeeds removes the node if the successor is
-//!    `deleted()`, and hands the old generation's registry reference to the
-//!    epoch (`defer`), so it is freed once no pinned thread can reach it.
+//!    The thread whose CAS succeeds hands the old generation's registry
+//!    reference to the epoch (`defer`), so it is freed once no pinned thread
+//!    can reach it, and, if the successor is `deleted()`, removes the id from
+//!    both indexes (above).
 //!
 //! Any thread that finds a claimed generation (a racing `set`, `delete`,
 //! `register`, `contains`, a send that follows it) performs steps 2 and 3
@@ -31,14 +75,19 @@
 //! # Negative controls
 //!
 //! `--cfg channel_registry_broken="NAME"` compiles one deliberately broken
-//! variant of the protocol, for `just loom-negative`, which requires the loom
-//! suite to fail on each: `skip_close` (retirement never closes the old
-//! generation), `no_follow` (a routed send reports `Closed` instead of
-//! following the successor), `close_before_claim` (`delete` closes before it
-//! claims), `trust_insert_closure` (takes "the index ran our constructor"
-//! for "our node is in the index", see `install`), and `no_notify_fence` in
-//! [`crate::waiters`]. Normal builds contain
-//! none of them.
+//! variant of the protocol, for `just loom-negative` and `just
+//! shuttle-negative`, which require the checkers to fail on each. Here:
+//! `skip_close` (retirement never closes the old generation), `no_follow` (a
+//! routed send reports `Closed` instead of following the successor),
+//! `close_before_claim` (`delete` closes before it claims),
+//! `keys_skip_repair` (a removal that does not put back an id re-created
+//! meanwhile), `contains_skips_successor` (a read
+//! that reports a claimed generation as current), `close_after_advance`
+//! (only the thread that advances the slot closes, so a claimer can return
+//! before its old channel is closed) and `timeout_skips_final_attempt`. The
+//! others live where their bug would: [`crate::chan`], [`crate::waiters`],
+//! [`crate::ring`], [`crate::index::hash`]. `loom-tests/README.md` lists them all with what catches
+//! each. Normal builds contain none of them.
 //!
 //! # Reclamation
 //!
@@ -50,6 +99,7 @@
 //! reach the successor through `successor`, which is alive for the same
 //! reason (the slot had not moved past it when that thread pinned).
 
+use std::hash::Hash;
 use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
 use std::task::{Context, Poll};
@@ -60,35 +110,38 @@ use crate::ring::PushError;
 use crate::block::{block_on, deadline_after};
 use crate::chan::{Chan, SendWait, check_capacity, clone_counted, deleted};
 use crate::error::{CapacityError, RegisterError, SendError, SendTimeoutError, TrySendError};
-use crate::index::{Entry, Index};
+use crate::index::{HashIndex, Keys, Node};
 use crate::receiver::Receiver;
 use crate::sender::Sender;
-use crate::sync::{self, Arc, AtomicPtr, AtomicUsize, Guard, Ordering};
+use crate::sync::{self, Arc, AtomicPtr, AtomicUsize, Guard, Ordering, fence};
 
-/// The index's value for one id.
+/// One id's slot, in its point-index node.
 pub(crate) struct Slot<T> {
     /// The current generation (an `Arc::into_raw` pointer owning the
     /// registry's count), or `deleted()`.
     current: AtomicPtr<Chan<T>>,
-    /// The address of the generation this slot was made with; never
-    /// dereferenced. It tells `install` whether the node that the index
-    /// returned is the one it built (see there).
-    origin: usize,
     /// Makes `Slot<T>` `Send`/`Sync` exactly when `Arc<Chan<T>>` is.
     _owns: PhantomData<Arc<Chan<T>>>,
 }
 
+/// An id's node in the point index.
+type IdNode<K, T> = Node<K, Slot<T>>;
+
 impl<T> Slot<T> {
     /// A slot owning one count of `chan`: this takes a new count, so a slot
-    /// that the index builds and then throws away releases only its own.
+    /// whose node is never inserted releases only its own.
     fn new(chan: *mut Chan<T>) -> Self {
         // SAFETY: `chan` is a live `Arc` pointer; the caller holds a count.
         let own = unsafe { clone_counted(chan) };
         Slot {
             current: AtomicPtr::new(Arc::into_raw(own).cast_mut()),
-            origin: chan as usize,
             _owns: PhantomData,
         }
+    }
+
+    /// Whether the id of this slot is deleted (its node is on its way out).
+    fn is_deleted(&self) -> bool {
+        self.load() == deleted()
     }
 
     /// `Acquire`: pairs with the release of the insert that published the
@@ -128,10 +181,13 @@ impl<T> Drop for Slot<T> {
 /// handles fail with `Closed`.
 pub struct Registry<K, T>
 where
-    K: Ord + Send + Sync + 'static,
+    K: Ord + Hash + Clone + Send + Sync + 'static,
     T: Send + 'static,
 {
-    index: Index<K, Slot<T>>,
+    /// The point index: decides whether an id exists (module docs).
+    points: HashIndex<K, Slot<T>>,
+    /// The ordered set of ids, for iteration.
+    keys: Keys<K>,
     /// Ids with a slot that is not `deleted()`; see [`Registry::len`].
     ///
     /// `Relaxed` everywhere: a statistic that no protocol decision reads. It
@@ -150,15 +206,36 @@ enum Occupied {
 
 impl<K, T> Registry<K, T>
 where
-    K: Ord + Send + Sync + 'static,
+    K: Ord + Hash + Clone + Send + Sync + 'static,
     T: Send + 'static,
 {
     /// An empty registry.
     pub fn new() -> Self {
+        Self::with_points(HashIndex::new())
+    }
+
+    fn with_points(points: HashIndex<K, Slot<T>>) -> Self {
         Registry {
-            index: Index::new(),
+            points,
+            keys: Keys::new(),
             live: AtomicUsize::new(0),
         }
+    }
+
+    /// A registry whose point index starts with a fixed, public hash seed,
+    /// so that a test can choose ids that collide under it. Not for
+    /// production: `new` seeds every registry at random.
+    #[doc(hidden)]
+    pub fn __with_fixed_seed(seed: u64) -> Self {
+        Self::with_points(HashIndex::with_fixed_seed(seed))
+    }
+
+    /// How many buckets past its home bucket `id`'s entry sits in the point
+    /// index (`None` if it has none): a deterministic measure of lookup cost,
+    /// for tests of collision resistance.
+    #[doc(hidden)]
+    pub fn __probe_distance(&self, id: &K) -> Option<usize> {
+        self.points.probe_distance(id, &sync::pin())
     }
 
     /// Creates a channel of `capacity` under `id`, replacing (and closing)
@@ -168,9 +245,6 @@ where
     /// The replaced channel's receiver still gets every message accepted
     /// into it, then sees it closed. A concurrent send never sees `id` as
     /// absent because of a `set`.
-    ///
-    /// `K: Clone` because a `set` that races with a `delete` of the same id
-    /// may have to insert the id more than once.
     ///
     /// # Errors
     ///
@@ -195,10 +269,7 @@ where
     /// assert_eq!(new.try_recv(), Ok("to the new channel"));
     /// # Ok::<(), channel_registry::CapacityError>(())
     /// ```
-    pub fn set(&self, id: K, capacity: usize) -> Result<Receiver<T>, CapacityError>
-    where
-        K: Clone,
-    {
+    pub fn set(&self, id: K, capacity: usize) -> Result<Receiver<T>, CapacityError> {
         check_capacity::<T>(capacity)?;
         let (receiver, chan) = new_generation(capacity);
         let installed = self.install(id, chan, Occupied::Replace);
@@ -213,10 +284,7 @@ where
     /// [`RegisterError::Occupied`] if `id` has a channel (even one whose
     /// receiver was dropped), [`RegisterError::Capacity`] for a capacity that
     /// [`set`](Self::set) would refuse. Either way nothing is changed.
-    pub fn register(&self, id: K, capacity: usize) -> Result<Receiver<T>, RegisterError>
-    where
-        K: Clone,
-    {
+    pub fn register(&self, id: K, capacity: usize) -> Result<Receiver<T>, RegisterError> {
         check_capacity::<T>(capacity)?;
         let (receiver, chan) = new_generation(capacity);
         match self.install(id, chan, Occupied::Refuse) {
@@ -234,10 +302,10 @@ where
     pub fn delete(&self, id: &K) -> bool {
         let guard = sync::pin();
         loop {
-            let Some(entry) = self.index.get(id, &guard) else {
+            let Some(node) = self.points.get(id, &guard) else {
                 return false;
             };
-            let current = entry.value().load();
+            let current = node.value.load();
             if current == deleted() {
                 return false;
             }
@@ -247,18 +315,18 @@ where
             chan.close();
             match chan.claim(deleted()) {
                 Ok(()) => {
-                    self.finish_retire(&entry, current, deleted(), &guard);
+                    self.finish_retire(node, current, deleted(), &guard);
                     return true;
                 }
-                Err(successor) => self.finish_retire(&entry, current, successor, &guard),
+                Err(successor) => self.finish_retire(node, current, successor, &guard),
             }
         }
     }
 
     /// Sends `msg` to `id`'s channel without waiting.
     ///
-    /// Looking the id up costs an epoch pin and a skip-list traversal; the
-    /// only shared-memory write on success is the push into the channel.
+    /// Looking the id up costs an epoch pin and a hash-table probe; the only
+    /// shared-memory write on success is the push into the channel.
     ///
     /// # Errors
     ///
@@ -267,10 +335,10 @@ where
     /// `id` stayed registered).
     pub fn try_send(&self, id: &K, msg: T) -> Result<(), TrySendError<T>> {
         let guard = sync::pin();
-        let Some(entry) = self.index.get(id, &guard) else {
+        let Some(node) = self.points.get(id, &guard) else {
             return Err(TrySendError::NoSuchId(msg));
         };
-        let mut current = entry.value().load();
+        let mut current = node.value.load();
         let mut msg = msg;
         loop {
             if current == deleted() {
@@ -317,10 +385,25 @@ where
             self.poll_send(id, &mut msg, &mut wait, waker)
         }) {
             Some(done) => done.map_err(SendTimeoutError::from),
-            None => match msg.take() {
-                Some(m) => Err(SendTimeoutError::Timeout(m)),
-                None => unreachable!("a pending send keeps its message"),
-            },
+            None => {
+                let Some(m) = msg.take() else {
+                    unreachable!("a pending send keeps its message")
+                };
+                wait.cancel();
+                // The deadline passed. The waiting attempts count a slot that
+                // a pop is still reading as full (`Chan::push_for_waiter`);
+                // that pop may already be ordered before this send, so the
+                // verdict comes from one attempt that waits for it.
+                #[cfg(channel_registry_broken = "timeout_skips_final_attempt")]
+                return Err(SendTimeoutError::Timeout(m));
+                #[allow(unreachable_code)]
+                match self.try_send(id, m) {
+                    Ok(()) => Ok(()),
+                    Err(TrySendError::Full(m)) => Err(SendTimeoutError::Timeout(m)),
+                    Err(TrySendError::NoSuchId(m)) => Err(SendTimeoutError::NoSuchId(m)),
+                    Err(TrySendError::Closed(m)) => Err(SendTimeoutError::Closed(m)),
+                }
+            }
         }
     }
 
@@ -351,8 +434,8 @@ where
         waker: &std::task::Waker,
     ) -> Poll<Result<(), SendError<T>>> {
         let guard = sync::pin();
-        let mut current = match self.index.get(id, &guard) {
-            Some(entry) => entry.value().load(),
+        let mut current = match self.points.get(id, &guard) {
+            Some(node) => node.value.load(),
             None => deleted(),
         };
         loop {
@@ -391,8 +474,8 @@ where
     /// `Closed` and hand the message back; fetch a new handle then.
     pub fn sender(&self, id: &K) -> Option<Sender<T>> {
         let guard = sync::pin();
-        let entry = self.index.get(id, &guard)?;
-        let current = self.current(&entry, &guard)?;
+        let node = self.points.get(id, &guard)?;
+        let current = self.current(node, &guard)?;
         // SAFETY: `current` carries the registry's count and stays alive
         // under `guard`.
         Some(Sender::new(unsafe { clone_counted(current) }))
@@ -401,8 +484,16 @@ where
     /// Whether `id` has a channel (possibly one whose receiver was dropped).
     pub fn contains(&self, id: &K) -> bool {
         let guard = sync::pin();
-        match self.index.get(id, &guard) {
-            Some(entry) => self.current(&entry, &guard).is_some(),
+        // Negative control: reads the slot alone, so a generation that is
+        // claimed and closed but not yet advanced past still counts.
+        #[cfg(channel_registry_broken = "contains_skips_successor")]
+        return self
+            .points
+            .get(id, &guard)
+            .is_some_and(|node| !node.value.is_deleted());
+        #[allow(unreachable_code)]
+        match self.points.get(id, &guard) {
+            Some(node) => self.current(node, &guard).is_some(),
             None => false,
         }
     }
@@ -425,18 +516,12 @@ where
     /// The iterator pins no epoch between items: it resumes after the last id
     /// it returned, so it sees every id present for its whole run, never one
     /// twice, and may or may not see ids added or removed meanwhile.
-    pub fn ids(&self) -> Ids<'_, K, T, std::ops::RangeFull>
-    where
-        K: Clone,
-    {
+    pub fn ids(&self) -> Ids<'_, K, T, std::ops::RangeFull> {
         self.ids_in(..)
     }
 
     /// The ids within `range`, in ascending order (see [`ids`](Self::ids)).
-    pub fn ids_in<R: RangeBounds<K>>(&self, range: R) -> Ids<'_, K, T, R>
-    where
-        K: Clone,
-    {
+    pub fn ids_in<R: RangeBounds<K>>(&self, range: R) -> Ids<'_, K, T, R> {
         Ids {
             registry: self,
             range,
@@ -445,55 +530,43 @@ where
         }
     }
 
-    /// Installs the generation `chan` under `id`, handing the index or the
-    /// old generation's `successor` one count of it. With
+    /// Installs the generation `chan` under `id`, handing the new node's
+    /// slot or the old generation's `successor` one count of it. With
     /// `Occupied::Refuse`, does nothing if `id` has a channel.
     ///
     /// `chan` stays an owned `Arc` until the one instruction that transfers
-    /// its count (a successful claim), so a panic on the way (an `Ord` that
-    /// panics inside the index) leaks nothing.
-    fn install(&self, id: K, chan: Arc<Chan<T>>, occupied: Occupied) -> Result<(), Refused>
-    where
-        K: Clone,
-    {
+    /// its count (a successful claim), so a panic on the way (a `Hash` or
+    /// `Ord` that panics inside an index) leaks nothing.
+    fn install(&self, id: K, chan: Arc<Chan<T>>, occupied: Occupied) -> Result<(), Refused> {
         let chan_ptr = Arc::as_ptr(&chan).cast_mut();
         let guard = sync::pin();
         loop {
-            let Some(entry) = self.index.get(&id, &guard) else {
-                // The skip list may run `Slot::new` and then discard the
-                // node, if another insert of `id` wins the link CAS; so
-                // whether *our* slot got in is read off the slot the index
-                // kept. `chan` is alive (we hold a count), so no other slot
-                // can have its address as origin.
-                let mut made = false;
-                let ours = self.index.get_or_insert_with(
-                    id.clone(),
-                    || {
-                        made = true;
-                        Slot::new(chan_ptr)
-                    },
-                    |slot| slot.origin == chan_ptr as usize,
-                    &guard,
-                );
-                // Negative control: the bug this check replaced.
-                let ours = if cfg!(channel_registry_broken = "trust_insert_closure") {
-                    made
-                } else {
-                    ours
-                };
-                if ours {
-                    // The slot took its own count; ours drops with `chan`.
-                    self.live.fetch_add(1, Ordering::Relaxed);
-                    return Ok(());
+            let Some(node) = self.points.get(&id, &guard) else {
+                // Absent: insert a node whose slot takes its own count. The
+                // point index reports exactly whether this node got in.
+                let node = Box::new(Node {
+                    key: id.clone(),
+                    value: Slot::new(chan_ptr),
+                });
+                match self.points.insert(node, Slot::is_deleted, &guard) {
+                    Ok(_) => {
+                        self.live.fetch_add(1, Ordering::Relaxed);
+                        self.keys_added(&id, &guard);
+                        return Ok(());
+                    }
+                    // Another insert of `id` got in first: drop our node
+                    // (its slot releases its own count) and look again.
+                    Err((_, unused)) => {
+                        drop(unused);
+                        continue;
+                    }
                 }
-                // Lost a race with another insert of `id`: look again.
-                continue;
             };
-            let current = entry.value().load();
+            let current = node.value.load();
             if current == deleted() {
-                // A deleted node on its way out: unlink it (idempotent), so
-                // the next round inserts a fresh node.
-                entry.remove();
+                // Deleted and not yet out of the point index: take it out
+                // (idempotent), so the next round inserts a new node.
+                self.points.remove(node, &guard);
                 continue;
             }
             // SAFETY: loaded from the slot under `guard`.
@@ -503,26 +576,52 @@ where
                 if successor.is_null() {
                     return Err(Refused);
                 }
-                self.finish_retire(&entry, current, successor, &guard);
+                self.finish_retire(node, current, successor, &guard);
                 continue;
             }
             match old.claim(chan_ptr) {
                 Ok(()) => {
                     // The claimed `successor` now carries our count.
                     let _ = Arc::into_raw(chan);
-                    self.finish_retire(&entry, current, chan_ptr, &guard);
+                    self.finish_retire(node, current, chan_ptr, &guard);
                     return Ok(());
                 }
-                Err(successor) => self.finish_retire(&entry, current, successor, &guard),
+                Err(successor) => self.finish_retire(node, current, successor, &guard),
             }
+        }
+    }
+
+    /// The ordered set's side of an insert (module docs, *Two indexes*).
+    fn keys_added(&self, id: &K, guard: &Guard) {
+        // Inserter's fence: orders the point-index insert before the
+        // ordered-set add against a concurrent removal of `id` from the set.
+        fence(Ordering::SeqCst);
+        self.keys.insert(id.clone(), guard);
+    }
+
+    /// The ordered set's side of a removal: take `id` out, then put it back
+    /// if a `set` re-created it meanwhile (module docs, *Two indexes*).
+    fn keys_removed(&self, id: &K, guard: &Guard) {
+        self.keys.remove(id, guard);
+        if cfg!(channel_registry_broken = "keys_skip_repair") {
+            return;
+        }
+        // Remover's fence, the other half of `keys_added`'s.
+        fence(Ordering::SeqCst);
+        if self
+            .points
+            .get(id, guard)
+            .is_some_and(|node| !node.value.is_deleted())
+        {
+            self.keys.insert(id.clone(), guard);
         }
     }
 
     /// The slot's current generation, finishing any retirement in progress
     /// first; `None` if the id is deleted.
-    fn current<'g>(&self, entry: &Entry<'g, K, Slot<T>>, guard: &'g Guard) -> Option<*mut Chan<T>> {
+    fn current(&self, node: &IdNode<K, T>, guard: &Guard) -> Option<*mut Chan<T>> {
         loop {
-            let current = entry.value().load();
+            let current = node.value.load();
             if current == deleted() {
                 return None;
             }
@@ -531,40 +630,51 @@ where
             if successor.is_null() {
                 return Some(current);
             }
-            self.finish_retire(entry, current, successor, guard);
+            self.finish_retire(node, current, successor, guard);
         }
     }
 
     /// Steps 2 and 3 of a retirement (module docs): close `old`, advance the
-    /// slot to `successor`, and, if this thread advanced it, unlink a deleted
-    /// node and defer the release of `old`. Idempotent.
+    /// slot to `successor`, and, if this thread advanced it, defer the
+    /// release of `old` and take a deleted id out of both indexes.
+    /// Idempotent.
     fn finish_retire(
         &self,
-        entry: &Entry<'_, K, Slot<T>>,
+        node: &IdNode<K, T>,
         old: *mut Chan<T>,
         successor: *mut Chan<T>,
         guard: &Guard,
     ) {
         // SAFETY: `old` was loaded from this slot under `guard`.
-        #[cfg(not(channel_registry_broken = "skip_close"))]
+        #[cfg(not(any(
+            channel_registry_broken = "skip_close",
+            channel_registry_broken = "close_after_advance"
+        )))]
         unsafe { &*old }.close();
         // `AcqRel` on success: acquire the claim (and so the successor's
         // contents) before publishing the successor to `Slot::load`, which
         // acquires. Failure: another thread advanced it; nothing to read.
-        let advanced = entry
-            .value()
+        let advanced = node
+            .value
             .current
             .compare_exchange(old, successor, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok();
         if !advanced {
             return;
         }
+        // Negative control: only the thread that advances the slot closes,
+        // so a claimer whose retirement a helper advanced returns before the
+        // helper has closed the old generation.
+        #[cfg(channel_registry_broken = "close_after_advance")]
+        // SAFETY: as above.
+        unsafe { &*old }.close();
         let old = SendPtr(old);
         // SAFETY: the slot no longer points at `old`, and nothing else that a
         // thread pinning from now on can reach does (module docs); the
         // registry's count of it is released after every current pin ends.
-        // Deferred *before* the node is unlinked below: unlinking runs the
-        // user's `Ord`, which may panic, and the release must not be skipped.
+        // Deferred *before* the id leaves the indexes below: that runs the
+        // user's `Hash` and `Ord`, which may panic, and the release must not
+        // be skipped.
         unsafe {
             guard.defer_unchecked(move || {
                 let old = old;
@@ -573,7 +683,8 @@ where
         }
         if successor == deleted() {
             self.live.fetch_sub(1, Ordering::Relaxed);
-            entry.remove();
+            self.points.remove(node, guard);
+            self.keys_removed(&node.key, guard);
         }
     }
 }
@@ -620,7 +731,7 @@ fn new_generation<T>(capacity: usize) -> (Receiver<T>, Arc<Chan<T>>) {
 
 impl<K, T> Default for Registry<K, T>
 where
-    K: Ord + Send + Sync + 'static,
+    K: Ord + Hash + Clone + Send + Sync + 'static,
     T: Send + 'static,
 {
     fn default() -> Self {
@@ -630,30 +741,27 @@ where
 
 impl<K, T> Drop for Registry<K, T>
 where
-    K: Ord + Send + Sync + 'static,
+    K: Ord + Hash + Clone + Send + Sync + 'static,
     T: Send + 'static,
 {
     fn drop(&mut self) {
         // Close every generation still registered, so receivers and handles
         // learn that no sender can reach them any more. `&mut self`: no other
-        // thread uses the index; the slots release their counts when the
-        // index drops them.
-        let guard = sync::pin();
-        let mut next = self.index.lower_bound(Bound::Unbounded, &guard);
-        while let Some(entry) = next {
-            let current = entry.value().current.load(Ordering::Acquire);
+        // thread uses the indexes; the slots release their counts when the
+        // point index drops its nodes.
+        self.points.for_each_live(|node| {
+            let current = node.value.current.load(Ordering::Acquire);
             if current != deleted() {
                 // SAFETY: the slot owns a count of `current`.
                 unsafe { &*current }.close();
             }
-            next = entry.next();
-        }
+        });
     }
 }
 
 impl<K, T> std::fmt::Debug for Registry<K, T>
 where
-    K: Ord + Send + Sync + 'static,
+    K: Ord + Hash + Clone + Send + Sync + 'static,
     T: Send + 'static,
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -667,7 +775,7 @@ where
 #[must_use = "futures do nothing unless polled"]
 pub struct RoutedSendFut<'a, K, T>
 where
-    K: Ord + Send + Sync + 'static,
+    K: Ord + Hash + Clone + Send + Sync + 'static,
     T: Send + 'static,
 {
     registry: &'a Registry<K, T>,
@@ -678,14 +786,14 @@ where
 
 impl<K, T> Unpin for RoutedSendFut<'_, K, T>
 where
-    K: Ord + Send + Sync + 'static,
+    K: Ord + Hash + Clone + Send + Sync + 'static,
     T: Send + 'static,
 {
 }
 
 impl<K, T> std::future::Future for RoutedSendFut<'_, K, T>
 where
-    K: Ord + Send + Sync + 'static,
+    K: Ord + Hash + Clone + Send + Sync + 'static,
     T: Send + 'static,
 {
     type Output = Result<(), SendError<T>>;
@@ -699,7 +807,7 @@ where
 
 impl<K, T> std::fmt::Debug for RoutedSendFut<'_, K, T>
 where
-    K: Ord + Send + Sync + 'static,
+    K: Ord + Hash + Clone + Send + Sync + 'static,
     T: Send + 'static,
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -712,7 +820,7 @@ where
 /// Iterator of [`Registry::ids`] and [`Registry::ids_in`].
 pub struct Ids<'a, K, T, R>
 where
-    K: Ord + Send + Sync + 'static,
+    K: Ord + Hash + Clone + Send + Sync + 'static,
     T: Send + 'static,
 {
     registry: &'a Registry<K, T>,
@@ -723,7 +831,7 @@ where
 
 impl<K, T, R> Iterator for Ids<'_, K, T, R>
 where
-    K: Ord + Clone + Send + Sync + 'static,
+    K: Ord + Hash + Clone + Send + Sync + 'static,
     T: Send + 'static,
     R: RangeBounds<K>,
 {
@@ -734,25 +842,25 @@ where
             return None;
         }
         let guard = sync::pin();
-        let mut entry = match &self.last {
-            Some(last) => self
-                .registry
-                .index
-                .lower_bound(Bound::Excluded(last), &guard),
-            None => self
-                .registry
-                .index
-                .lower_bound(self.range.start_bound(), &guard),
+        let registry = self.registry;
+        let mut key = match &self.last {
+            Some(last) => registry.keys.first(Bound::Excluded(last), &guard),
+            None => registry.keys.first(self.range.start_bound(), &guard),
         };
-        while let Some(e) = entry {
-            if !self.range.contains(e.key()) {
+        while let Some(k) = key {
+            if !self.range.contains(k) {
                 break;
             }
-            if self.registry.current(&e, &guard).is_some() {
-                self.last = Some(e.key().clone());
+            // The ordered set is a hint: the point index decides.
+            let exists = registry
+                .points
+                .get(k, &guard)
+                .is_some_and(|node| registry.current(node, &guard).is_some());
+            if exists {
+                self.last = Some(k.clone());
                 return self.last.clone();
             }
-            entry = e.next();
+            key = registry.keys.first(Bound::Excluded(k), &guard);
         }
         self.done = true;
         None
@@ -761,7 +869,7 @@ where
 
 impl<K, T, R> std::fmt::Debug for Ids<'_, K, T, R>
 where
-    K: Ord + Send + Sync + 'static,
+    K: Ord + Hash + Clone + Send + Sync + 'static,
     T: Send + 'static,
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -26,6 +26,17 @@
 //! value minus one); a read sets it to the head stamp plus one lap, which is
 //! the tail stamp of the next lap's write.
 //!
+//! # An unfinished neighbour
+//!
+//! A push can find its slot still being read by a pop that has already
+//! moved the head, and a pop can find its slot claimed by a push that has
+//! not written it yet. `push` and `pop` wait for that other thread (it is
+//! running, or descheduled mid-operation), because FIFO order and the
+//! close may already have ordered it before them. `push_unless_busy` and
+//! `pop_unless_busy` report full or empty instead, for a caller that will
+//! register and sleep and be woken when the other thread finishes
+//! (`crate::chan`, *Waiting without spinning*).
+//!
 //! # Orderings
 //!
 //! * A slot's stamp is the hand-off of its value: the writer stores the stamp
@@ -124,7 +135,23 @@ impl<T> Ring<T> {
         }
     }
 
+    /// Pushes `value`. If the slot is still being read by a pop that has
+    /// moved the head, waits for that pop (it is running, or descheduled
+    /// with the slot claimed).
     pub(crate) fn push(&self, value: T) -> Result<(), PushError<T>> {
+        self.push_with(value, true)
+    }
+
+    /// Like [`push`](Self::push), but a slot still being read by a pop
+    /// counts as full instead of being waited for. For a sender that will
+    /// register and sleep when it sees `Full`: the pop wakes a sender when
+    /// it is done (`Chan::try_pop`), so the sender sleeps instead of
+    /// spinning on a thread that may be descheduled.
+    pub(crate) fn push_unless_busy(&self, value: T) -> Result<(), PushError<T>> {
+        self.push_with(value, false)
+    }
+
+    fn push_with(&self, value: T, wait_for_pop: bool) -> Result<(), PushError<T>> {
         let mark_bit = self.mark_bit();
         let one_lap = self.one_lap();
         let mut tail = self.tail.load(Ordering::Relaxed);
@@ -171,6 +198,9 @@ impl<T> Ring<T> {
                     return Err(PushError::Full(value));
                 }
                 // A pop has moved the head and is still reading the slot.
+                if !wait_for_pop {
+                    return Err(PushError::Full(value));
+                }
                 wait();
                 tail = self.tail.load(Ordering::Relaxed);
             } else {
@@ -181,7 +211,21 @@ impl<T> Ring<T> {
         }
     }
 
+    /// Pops the oldest value. If a push has claimed the head's slot and
+    /// not yet written it, waits for that push.
     pub(crate) fn pop(&self) -> Result<T, PopError> {
+        self.pop_with(true)
+    }
+
+    /// Like [`pop`](Self::pop), but a slot claimed by a push that has not
+    /// written it yet counts as empty. For a receiver that will register and
+    /// sleep when it sees `Empty`: the push wakes a receiver when it is done
+    /// (`Chan::try_push`).
+    pub(crate) fn pop_unless_busy(&self) -> Result<T, PopError> {
+        self.pop_with(false)
+    }
+
+    fn pop_with(&self, wait_for_push: bool) -> Result<T, PopError> {
         let mark_bit = self.mark_bit();
         let one_lap = self.one_lap();
         let mut head = self.head.load(Ordering::Relaxed);
@@ -222,6 +266,9 @@ impl<T> Ring<T> {
                     });
                 }
                 // A push owns the slot and will write it: wait for it.
+                if !wait_for_push {
+                    return Err(PopError::Empty);
+                }
                 wait();
                 head = self.head.load(Ordering::Relaxed);
             } else {
@@ -292,7 +339,7 @@ impl<T> Drop for Ring<T> {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(any(loom, shuttle))))]
 mod tests {
     use super::*;
     use std::sync::Arc as StdArc;

@@ -31,6 +31,20 @@
 //! of `SeqCst` fences. If the waiter's fence is first, the notifier's load
 //! sees `waiting >= 1` and takes the lock to wake it; if the notifier's is
 //! first, the waiter's re-check sees the change and it does not sleep.
+//!
+//! # Passing a wake-up on
+//!
+//! `notify_one` removes the first entry and wakes its waiter: the waiter
+//! then owns that wake-up. A waiter that leaves the list for any other
+//! reason than sleeping on, while owning a wake-up, passes it on with
+//! `notify_one`: one that gives up (a time-out, a dropped future), and one
+//! that completes (its re-check or its next attempt succeeded). The second
+//! case matters with two waiters: a receiver registers, its re-check takes a
+//! message pushed before it registered, and a second push's `notify_one`
+//! takes the receiver's stale entry; without the pass-on, the other waiting
+//! receiver sleeps while a message waits. Passing on costs at most one
+//! spurious wake-up per wake-up taken, and a fence and a load when nobody
+//! else waits (`Chan::finish_wait`, `Chan::cancel_wait`).
 
 use std::task::Waker;
 
@@ -92,16 +106,17 @@ impl Waiters {
     }
 
     pub(crate) fn recv(&self) -> WaitList<'_> {
-        WaitList {
-            waiters: self,
-            side: Side::Recv,
-        }
+        self.side(Side::Recv)
     }
 
     pub(crate) fn send(&self) -> WaitList<'_> {
+        self.side(Side::Send)
+    }
+
+    pub(crate) fn side(&self, side: Side) -> WaitList<'_> {
         WaitList {
             waiters: self,
-            side: Side::Send,
+            side,
         }
     }
 

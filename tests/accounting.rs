@@ -1,4 +1,4 @@
-#![cfg(not(loom))]
+#![cfg(not(any(loom, shuttle)))]
 //! "Nothing lost", with real threads.
 //!
 //! Worker threads hammer a few ids with `set`, `register`, `delete`, routed
@@ -660,10 +660,16 @@ fn run(p: Params) {
     assert!(!sent.is_empty(), "{p:?}: no send succeeded");
 }
 
+/// `native` natively, `miri` under Miri (`just miri-seeds`), where each
+/// step costs thousands of times more.
+fn scaled(native: usize, miri: usize) -> usize {
+    if cfg!(miri) { miri } else { native }
+}
+
 fn params() -> impl Strategy<Value = Params> {
     (
-        2usize..=4,
-        200usize..=2000,
+        2usize..=scaled(4, 3),
+        scaled(200, 12)..=scaled(2000, 30),
         1u64..=4,
         1usize..=4,
         proptest::bool::weighted(0.6),
@@ -681,7 +687,7 @@ fn params() -> impl Strategy<Value = Params> {
 
 proptest! {
     #![proptest_config(Config {
-        cases: 32,
+        cases: scaled(32, 2) as u32,
         // Runs are not reproducible (thread timing), so shrinking only
         // narrows the parameters; keep it short.
         max_shrink_iters: 8,
@@ -700,10 +706,10 @@ proptest! {
 /// threads replacing it while sending.
 #[test]
 fn one_id_single_slot() {
-    for seed in 0..4 {
+    for seed in 0..scaled(4, 2) as u64 {
         run(Params {
-            threads: 4,
-            ops: 2000,
+            threads: scaled(4, 3),
+            ops: scaled(2000, 30),
             ids: 1,
             capacity: 1,
             deletes: seed % 2 == 0,
@@ -718,7 +724,7 @@ fn one_id_single_slot() {
 /// id is deleted no receiver may still be open, and `len()` is back to 0.
 #[test]
 fn racing_first_inserts_of_one_id() {
-    const ROUNDS: u64 = 50_000;
+    let rounds = scaled(50_000, 20) as u64;
     for use_register in [false, true] {
         let registry = Arc::new(Registry::<u64, u32>::new());
         let barrier = Arc::new(Barrier::new(2));
@@ -727,7 +733,7 @@ fn racing_first_inserts_of_one_id() {
                 let registry = Arc::clone(&registry);
                 let barrier = Arc::clone(&barrier);
                 thread::spawn(move || {
-                    (0..ROUNDS)
+                    (0..rounds)
                         .map(|id| {
                             barrier.wait();
                             if use_register {
@@ -743,7 +749,7 @@ fn racing_first_inserts_of_one_id() {
         let results: Vec<Vec<Option<Receiver<u32>>>> =
             racers.into_iter().map(|t| t.join().unwrap()).collect();
         let op = if use_register { "register" } else { "set" };
-        for id in 0..ROUNDS {
+        for id in 0..rounds {
             let rxs: Vec<&Receiver<u32>> = results
                 .iter()
                 .filter_map(|r| r[id as usize].as_ref())

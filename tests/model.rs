@@ -1,4 +1,4 @@
-#![cfg(not(loom))]
+#![cfg(not(any(loom, shuttle)))]
 //! Sequential model test: random single-threaded histories of registry,
 //! receiver and sender-handle operations, every return value checked against
 //! a plain model (`support/model_harness.rs`, shared with the fuzz target).

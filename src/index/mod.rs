@@ -1,26 +1,27 @@
-//! The ordered index from id to slot: a black box with four operations
-//! (`get`, `get_or_insert_with`, `lower_bound`, `Entry::remove`), each
-//! assumed linearizable, with acquire/release between an insert and the reads
-//! that see it.
+//! The two indexes of the registry, both pointing the way to the same
+//! [`Node`]s and reclaimed through the same epoch guard:
 //!
-//! * Normal builds: `crossbeam-skiplist`'s guard-based `base::SkipList`. A
-//!   lookup is a traversal under an epoch guard, with no reference-count
-//!   read-modify-write (unlike `SkipMap::get`).
-//! * `--cfg loom`: a loom-visible stand-in with the same operations (a sorted
-//!   vector behind a loom `Mutex`). crossbeam-skiplist uses `core` atomics that
-//!   loom cannot see, and does not work under `crossbeam_loom` (see
-//!   `loom-tests/README.md`), so the model checks the registry's protocol
-//!   *around* the index, assuming the index itself is linearizable.
-//!
-//! Both free removed nodes through the epoch guard, so an `Entry` stays valid
-//! while the guard that found it is pinned.
+//! * [`hash`]: the point index, a lock-free hash table that every point
+//!   operation uses (O(1)), and the only index that decides whether an id
+//!   exists. Owned code, through [`crate::sync`], so loom and shuttle model it
+//!   whole.
+//! * the ordered set of ids ([`Keys`]), for `ids` and `ids_in`: in normal
+//!   builds `crossbeam-skiplist`'s guard-based `base::SkipList` with no value
+//!   (`keys.rs`); under `--cfg loom` and `--cfg shuttle` a stand-in that the
+//!   checker sees, with the same operations (a sorted vector behind the
+//!   checker's `Mutex`, `keys_model.rs`). crossbeam-skiplist uses `core`
+//!   atomics that neither checker can see, and does not work under
+//!   `crossbeam_loom` (`loom-tests/README.md`), so the models assume its
+//!   operations are linearizable.
 
-#[cfg(loom)]
-mod model;
-#[cfg(not(loom))]
-mod skiplist;
+pub(crate) mod hash;
+#[cfg(not(any(loom, shuttle)))]
+mod keys;
+#[cfg(any(loom, shuttle))]
+mod keys_model;
 
-#[cfg(loom)]
-pub(crate) use model::{Entry, Index};
-#[cfg(not(loom))]
-pub(crate) use skiplist::{Entry, Index};
+pub(crate) use hash::{HashIndex, Node};
+#[cfg(not(any(loom, shuttle)))]
+pub(crate) use keys::Keys;
+#[cfg(any(loom, shuttle))]
+pub(crate) use keys_model::Keys;

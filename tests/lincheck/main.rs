@@ -1,4 +1,4 @@
-#![cfg(not(loom))]
+#![cfg(not(any(loom, shuttle)))]
 //! History checking: concurrent histories recorded on the real registry, with
 //! real threads, checked per id for linearizability against the sequential
 //! specification (`checker.rs`).
