@@ -14,7 +14,7 @@ loom:
 
 # The loom suite optimized, one line per scenario and spawn order with its bound, interleavings and time.
 loom-release:
-    RUSTFLAGS="--cfg loom" cargo test --release --test loom_pairs --test loom_scenarios --test loom_shapes -- --nocapture --test-threads 2
+    RUSTFLAGS="--cfg loom" cargo test --release --test loom_pairs --test loom_scenarios --test loom_shapes --test loom_index -- --nocapture --test-threads 2
 
 # The deep run, in two parts (summary last, for `just --list`):
 #  1. the larger scenarios at preemption bound 3 (about 30 s here; bound 4 takes
@@ -29,7 +29,7 @@ loom-release:
 # Deeper loom: scenarios at bound 3, then pairs with crossbeam-epoch modelled (bound 1).
 loom-deep pair_bound="1":
     RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 \
-        cargo test --release --test loom_scenarios --test loom_shapes -- --nocapture --test-threads 2
+        cargo test --release --test loom_scenarios --test loom_shapes --test loom_index -- --nocapture --test-threads 2
     RUSTFLAGS="--cfg loom --cfg crossbeam_loom" LOOM_PAIRS_BOUND={{pair_bound}} CARGO_TARGET_DIR=target/loom-deep \
         cargo test --release --test loom_pairs -- --nocapture --test-threads 2
 
@@ -48,7 +48,7 @@ shuttle iterations="100000":
     SHUTTLE_ITERATIONS={{iterations}} SHUTTLE_SEEDS=1,2,3,4,5,6,7,8 RUSTFLAGS="--cfg shuttle" CARGO_TARGET_DIR=target/shuttle \
         cargo test --release --test shuttle -- --nocapture
     SHUTTLE_ITERATIONS=$(( {{iterations}} / 20 )) SHUTTLE_SEEDS=1,2,3,4,5,6,7,8 RUSTFLAGS="--cfg shuttle" CARGO_TARGET_DIR=target/shuttle \
-        cargo test --release --test loom_pairs --test loom_scenarios --test loom_shapes -- --nocapture --test-threads 2
+        cargo test --release --test loom_pairs --test loom_scenarios --test loom_shapes --test loom_index -- --nocapture --test-threads 2
 
 # Every schedule-bug negative control must fail the shuttle suite (the two weak-memory ones are reported, not required).
 shuttle-negative *variants:

@@ -8,7 +8,7 @@
 # result here is reproducible.
 set -u
 cd "$(dirname "$0")/.."
-schedule_bugs="skip_close no_follow close_before_claim trust_insert_closure contains_skips_successor close_after_advance close_wakes_one cancel_drops_wakeup finish_keeps_wakeup waiter_pop_skips_notify timeout_skips_final_attempt"
+schedule_bugs="skip_close no_follow close_before_claim get_skips_moved swap_before_claimed_done keys_skip_repair contains_skips_successor close_after_advance close_wakes_one cancel_drops_wakeup finish_keeps_wakeup waiter_pop_skips_notify timeout_skips_final_attempt"
 weak_memory_bugs="no_notify_fence ring_relaxed_stamp"
 variants=${*:-$schedule_bugs $weak_memory_bugs}
 mkdir -p target
@@ -25,7 +25,7 @@ run() {
 }
 for variant in $variants; do
     random=$(run "$variant" "target/shuttle-negative-$variant-random.log" --test shuttle)
-    named=$(run "$variant" "target/shuttle-negative-$variant-named.log" --test loom_pairs --test loom_scenarios --test loom_shapes)
+    named=$(run "$variant" "target/shuttle-negative-$variant-named.log" --test loom_pairs --test loom_scenarios --test loom_shapes --test loom_index)
     echo "== $variant: random scenarios: $random; loom's scenarios under shuttle: $named"
     if [ "$random" = passed ] && [ "$named" = passed ]; then
         if [[ " $weak_memory_bugs " == *" $variant "* ]]; then

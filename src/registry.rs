@@ -41,6 +41,16 @@
 //!   (and puts it back). Once neither is in flight, an id is in the set
 //!   exactly when it exists.
 //!
+//! * **Why the ordered set holds ids and not slots:** a pointer to the node
+//!   in a second index would let a thread reach the node after the point
+//!   index dropped it, so the node could be freed only once *both* indexes
+//!   had let go, and a re-creation racing the removal can leave the second
+//!   index pointing at a node that the first has already retired. That needs
+//!   a reference count on the node or a second deferral protocol. Holding
+//!   only the id, the ordered set can never lead to a freed slot: iteration
+//!   asks the point index for each id it lists, at the cost of one hash
+//!   lookup per id returned.
+//!
 //! Why every clause of the contract still holds: linearizability,
 //! nothing-lost and prompt close are properties of the slot protocol, which
 //! is unchanged, and every point operation reaches an id's one slot through

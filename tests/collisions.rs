@@ -54,7 +54,11 @@ fn chosen_ids_collide_under_the_fixed_seed() {
     let _rx: Vec<_> = ids.iter().map(|id| registry.set(*id, 1).unwrap()).collect();
     let mut d = distances(&registry, &ids);
     d.sort_unstable();
-    assert_eq!(d, (0..11).collect::<Vec<_>>(), "the ids share one home bucket");
+    assert_eq!(
+        d,
+        (0..11).collect::<Vec<_>>(),
+        "the ids share one home bucket"
+    );
 }
 
 #[test]

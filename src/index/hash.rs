@@ -131,6 +131,10 @@ pub(crate) struct Node<K, V> {
     pub(crate) value: V,
 }
 
+/// What a refused insert gives back: the live entry that holds the key, and
+/// the caller's node, never published.
+pub(crate) type Occupied<'g, K, V> = (&'g Node<K, V>, Box<Node<K, V>>);
+
 /// The bucket is frozen by a migration.
 const MOVED: usize = 0b01;
 /// The entry is a tombstone.
@@ -321,7 +325,7 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
         node: Box<Node<K, V>>,
         is_stale: impl Fn(&V) -> bool,
         guard: &'g Guard,
-    ) -> Result<&'g Node<K, V>, (&'g Node<K, V>, Box<Node<K, V>>)> {
+    ) -> Result<&'g Node<K, V>, Occupied<'g, K, V>> {
         let new = Box::into_raw(node);
         // SAFETY: `new` is ours until a CAS publishes it.
         let key = unsafe { &(*new).key };
@@ -609,11 +613,11 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
         let table = self.root(guard);
         let mask = table.mask();
         let home = table.home(key);
-        (0..=mask).find_map(|d| {
+        (0..=mask).find(|d| {
             let p = table.buckets[(home + d) & mask].load(Ordering::Acquire);
             let node = untag(p);
             // SAFETY: as in `get`.
-            (!node.is_null() && tag(p) & DEAD == 0 && unsafe { &(*node).key } == key).then_some(d)
+            !node.is_null() && tag(p) & DEAD == 0 && unsafe { &(*node).key } == key
         })
     }
 
