@@ -679,6 +679,7 @@ where
         // SAFETY: as above.
         unsafe { &*old }.close();
         let old = SendPtr(old);
+        crate::sync::retire_fence();
         // SAFETY: the slot no longer points at `old`, and nothing else that a
         // thread pinning from now on can reach does (module docs); the
         // registry's count of it is released after every current pin ends.

@@ -18,6 +18,21 @@
 //!   random and PCT schedules of larger scenarios. Every shuttle atomic is
 //!   `SeqCst`, so this mode finds schedule bugs, never weak-memory bugs.
 //!
+//! **Modelling the epoch's fences.** Unless `--cfg crossbeam_loom`, loom
+//! treats crossbeam-epoch as a black box: it cannot see the `SeqCst` fences
+//! that make a thread which pins after an unlink see that unlink. Loom would
+//! then let a thread load a pointer to a node that the epoch has really
+//! freed (a stale value, which C11 allows absent those fences). So under
+//! loom [`pin`] ends with a loom `SeqCst` fence and every thread that has
+//! unlinked something runs [`retire_fence`] (another) before it defers the
+//! free. Either the unlinker's fence comes first in the `SeqCst` order, and
+//! the pinning thread's loads see the unlink, or the pinning thread's fence
+//! comes first, and it pinned before the free was deferred, so the real
+//! epoch keeps the memory until it unpins: exactly the guarantee the epoch
+//! gives, made visible. The point index (`src/index/hash.rs`) frees nodes
+//! while a scenario runs, so it needs this; without it loom reported a
+//! use-after-free that the real epoch rules out.
+//!
 //! Under both checkers the simulated threads are coroutines on one OS thread,
 //! so crossbeam-epoch's std `thread_local!` would be shared by all of them.
 //! Each simulated thread therefore registers its own `LocalHandle` with a
@@ -60,6 +75,11 @@ mod imp {
     pub(crate) fn pin() -> crossbeam_epoch::Guard {
         crossbeam_epoch::pin()
     }
+
+    /// Nothing: crossbeam-epoch's own fences order a retirement before the
+    /// free (see the loom version).
+    #[inline(always)]
+    pub(crate) fn retire_fence() {}
 }
 
 #[cfg(loom)]
@@ -89,6 +109,10 @@ mod imp {
         crossbeam_epoch::pin()
     }
 
+    /// Pins a collector of this execution, then runs a loom `SeqCst`
+    /// fence: together with [`retire_fence`] it shows loom the
+    /// happens-before that crossbeam-epoch's own fences provide and that
+    /// loom cannot see while epoch is a black box (module docs).
     #[cfg(not(crossbeam_loom))]
     pub(crate) fn pin() -> crossbeam_epoch::Guard {
         use crossbeam_epoch::{Collector, LocalHandle};
@@ -98,8 +122,21 @@ mod imp {
         loom::thread_local! {
             static HANDLE: LocalHandle = COLLECTOR.register();
         }
-        HANDLE.with(|handle| handle.pin())
+        let guard = HANDLE.with(|handle| handle.pin());
+        fence(std::sync::atomic::Ordering::SeqCst);
+        guard
     }
+
+    /// Runs by a thread that has unlinked something and is about to defer
+    /// its free (module docs).
+    #[cfg(not(crossbeam_loom))]
+    pub(crate) fn retire_fence() {
+        fence(std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Epoch is modelled by loom itself here (`just loom-deep`).
+    #[cfg(crossbeam_loom)]
+    pub(crate) fn retire_fence() {}
 }
 
 #[cfg(shuttle)]
@@ -142,6 +179,11 @@ mod imp {
         }
         HANDLE.with(|handle| handle.pin())
     }
+
+    /// Nothing: shuttle runs every atomic as `SeqCst` on one thread at a
+    /// time, so a load never returns a value older than a store that came
+    /// before it in the schedule.
+    pub(crate) fn retire_fence() {}
 }
 
 #[cfg(not(loom))]

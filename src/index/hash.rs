@@ -451,6 +451,7 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
         }
         table.dead.fetch_add(1, Ordering::Relaxed);
         let node = SendPtr(node);
+        crate::sync::retire_fence();
         // SAFETY: the entry is a tombstone now, so no thread pinning from
         // here on can load the node from this table, and no other table holds
         // it live (it is only ever live in the root and in tables being
@@ -540,6 +541,7 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
             .is_ok()
         {
             let old = SendPtr(old);
+            crate::sync::retire_fence();
             // SAFETY: the root no longer points at `old`, so threads pinning
             // from now on cannot reach it; freed after the ones pinned now
             // unpin. Its nodes live on in `next`.
