@@ -141,19 +141,21 @@ const MOVED: usize = 0b01;
 const DEAD: usize = 0b10;
 const TAGS: usize = MOVED | DEAD;
 
-/// The smallest table. Under the model checkers, tiny tables and chunks put
+/// The smallest table. Under the model checkers, small tables and chunks put
 /// migrations, and the claiming of chunks by several threads, into scenarios
-/// of two or three ids.
+/// of four ids, while scenarios on one id (a delete and one re-creation) stay
+/// within the first table, so that they remain small enough to explore
+/// without a preemption bound.
 #[cfg(not(any(loom, shuttle)))]
 const MIN_CAP: usize = 16;
 #[cfg(any(loom, shuttle))]
-const MIN_CAP: usize = 2;
+const MIN_CAP: usize = 4;
 
 /// Buckets per migration chunk.
 #[cfg(not(any(loom, shuttle)))]
 const CHUNK: usize = 256;
 #[cfg(any(loom, shuttle))]
-const CHUNK: usize = 1;
+const CHUNK: usize = 2;
 
 /// An insert that probes this far starts a migration (with a new seed).
 const LONG_PROBE: usize = 64;
