@@ -12,12 +12,21 @@ echo "== lincheck: $LINCHECK_HISTORIES histories on the real registry"
 cargo test --release --test lincheck -- --nocapture --test-threads 1 2>&1 |
     grep -E "^lincheck|^test |test result"
 survivors=()
-for variant in skip_close no_follow close_before_claim trust_insert_closure; do
+# The first three break the slot protocol, and are caught in the first
+# history. The last breaks the point index's migration (a lookup that misses
+# a frozen entry), which shows only when a lookup overlaps a migration on
+# real threads: up to LINCHECK_NEGATIVE_HISTORIES (default 20,000) histories
+# are recorded, stopping at the first that is not linearizable.
+# (`swap_before_claimed_done` needs two migrating threads and a reader in a
+# window of a few hundred nanoseconds: loom and shuttle catch it, this
+# checker did not in 20,000 histories, so it is not required here.)
+negative_histories=${LINCHECK_NEGATIVE_HISTORIES:-20000}
+for variant in skip_close no_follow close_before_claim get_skips_moved; do
     log="target/lincheck-negative-$variant.log"
     mkdir -p target
-    if CHANNEL_REGISTRY_BROKEN=$variant CARGO_TARGET_DIR=target/lincheck-negative \
+    if LINCHECK_HISTORIES=$negative_histories CHANNEL_REGISTRY_BROKEN=$variant CARGO_TARGET_DIR=target/lincheck-negative \
         cargo test --release --test lincheck recorded -- --nocapture > "$log" 2>&1; then
-        echo "== negative control $variant: NOT CAUGHT in $LINCHECK_HISTORIES histories"
+        echo "== negative control $variant: NOT CAUGHT in $negative_histories histories"
         survivors+=("$variant")
     else
         echo "== negative control $variant: caught ($(grep -m1 "not linearizable\|came out twice" "$log"))"

@@ -1,5 +1,7 @@
-//! Records histories from real threads on the real registry (the
-//! crossbeam-skiplist index and crossbeam-epoch, not loom's stand-in).
+//! Records histories from real threads on the real registry (its point
+//! index at full size, with migrations every dozen creations, the real
+//! crossbeam-skiplist and crossbeam-epoch, not the model checkers'
+//! stand-ins).
 //!
 //! Times come from one shared counter, bumped with a SeqCst `fetch_add`
 //! just before each call and just after it returns. If an operation's
