@@ -42,6 +42,8 @@
 //!
 //! An insert that would push the used buckets past 3/4, or that probes
 //! further than `LONG_PROBE`, installs a `next` table and helps migrate.
+//! The first kind sizes `next` for the entries that can be live; the second
+//! never grows the table (`start_migration` says why).
 //! Only mutators (insert, remove) ever help, and only when they meet a
 //! frozen bucket or start a migration; gets never do. Each bucket is
 //! *frozen* (CAS to add `MOVED`), then, if it holds a live node, the node
@@ -159,6 +161,16 @@ const CHUNK: usize = 2;
 
 /// An insert that probes this far starts a migration (with a new seed).
 const LONG_PROBE: usize = 64;
+
+/// Why an insert starts a migration.
+#[derive(Clone, Copy)]
+enum Trigger {
+    /// The table is 3/4 used (tombstones included), or has no empty bucket
+    /// left on the probe.
+    Load,
+    /// The probe passed `LONG_PROBE` buckets in a table with room.
+    LongProbe,
+}
 
 const FREE: usize = 0;
 const CLAIMED: usize = 1;
@@ -340,7 +352,7 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
                 if distance > mask {
                     // Probed every bucket (only a table full of tombstones
                     // and concurrent inserts can get here).
-                    self.start_migration(table, guard);
+                    self.start_migration(table, Trigger::Load, guard);
                     continue 'tables;
                 }
                 let p = table.buckets[i].load(Ordering::Acquire);
@@ -351,8 +363,12 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
                 let found = untag(p);
                 if found.is_null() {
                     let used = table.used.load(Ordering::Relaxed);
-                    if (used + 1) * 4 > (mask + 1) * 3 || distance >= LONG_PROBE {
-                        self.start_migration(table, guard);
+                    if (used + 1) * 4 > (mask + 1) * 3 {
+                        self.start_migration(table, Trigger::Load, guard);
+                        continue 'tables;
+                    }
+                    if distance >= LONG_PROBE {
+                        self.start_migration(table, Trigger::LongProbe, guard);
                         continue 'tables;
                     }
                     match table.buckets[i].compare_exchange(
@@ -471,16 +487,28 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
     /// Installs a `next` table for `table` (unless one is there) and helps
     /// migrate into it.
     #[cold]
-    fn start_migration(&self, table: &Table<K, V>, guard: &Guard) {
+    fn start_migration(&self, table: &Table<K, V>, trigger: Trigger, guard: &Guard) {
         if table.next.load(Ordering::Acquire).is_null() {
             // Every entry that will be copied is live now or is inserted
             // into a bucket that is empty now; tombstones only grow. So at
             // most `cap - dead` nodes are copied, and twice that many
             // buckets keep `next` at most half full, however stale these
             // two relaxed counts are (`dead` read low only makes it bigger).
+            // A long probe in a table that is not full is not a reason to
+            // grow: re-creating one id over and over leaves its tombstones
+            // in its own probe chain, and growing on every long chain
+            // doubled the table without bound under churn (a 1,024-id
+            // churn reached 262,144 buckets). It migrates into a table of
+            // at most the same size, which also can never overfill: at most
+            // `cap` entries are live. The new seed and the dropped
+            // tombstones shorten the chains.
             let cap = table.mask() + 1;
             let dead = table.dead.load(Ordering::Relaxed).min(cap);
-            let new_cap = (2 * (cap - dead)).next_power_of_two().max(MIN_CAP);
+            let grown = (2 * (cap - dead)).next_power_of_two().max(MIN_CAP);
+            let new_cap = match trigger {
+                Trigger::Load => grown,
+                Trigger::LongProbe => grown.min(cap),
+            };
             let next = Box::into_raw(Box::new(Table::new(
                 new_cap,
                 table.generation + 1,
