@@ -240,6 +240,13 @@ where
         Self::with_points(HashIndex::with_fixed_seed(seed))
     }
 
+    /// How many buckets the point index's table has now: a deterministic
+    /// measure of its memory, for tests that it stays bounded under churn.
+    #[doc(hidden)]
+    pub fn __index_buckets(&self) -> usize {
+        self.points.buckets(&sync::pin())
+    }
+
     /// How many buckets past its home bucket `id`'s entry sits in the point
     /// index (`None` if it has none): a deterministic measure of lookup cost,
     /// for tests of collision resistance.

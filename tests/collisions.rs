@@ -11,6 +11,11 @@
 //! defends by starting a migration, with a new seed, whenever an insert
 //! probes too far: lookups must stay short.
 //!
+//! The last test checks the other side of that defence: ids deleted and
+//! created again over and over leave tombstones in their own probe chains,
+//! which makes probes long without the table being full, and that must not
+//! make the table grow.
+//!
 //! Cost is measured as probe distance (how many buckets past its home an
 //! id's entry sits), which is deterministic, not as time.
 
@@ -83,4 +88,29 @@ fn thousands_of_colliding_ids_keep_lookups_short() {
     }
     assert!(registry.is_empty());
     assert_eq!(registry.ids().count(), 0);
+}
+
+#[test]
+fn churn_does_not_grow_the_table() {
+    let registry = Registry::<u64, u32>::new();
+    let _rx: Vec<_> = (0..1024).map(|id| registry.set(id, 1).unwrap()).collect();
+    let after_inserts = registry.__index_buckets();
+    let mut largest = after_inserts;
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..200_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let id = x % 1024;
+        registry.delete(&id);
+        drop(registry.set(id, 1).unwrap());
+        largest = largest.max(registry.__index_buckets());
+    }
+    assert_eq!(registry.len(), 1024);
+    // 1,024 live ids fit in 2,048 or 4,096 buckets; the sizing as first
+    // written doubled on every long chain and reached 262,144 buckets.
+    assert!(
+        largest <= 4 * after_inserts,
+        "the table grew from {after_inserts} to {largest} buckets for 1,024 ids"
+    );
 }

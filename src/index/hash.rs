@@ -505,9 +505,13 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
             let cap = table.mask() + 1;
             let dead = table.dead.load(Ordering::Relaxed).min(cap);
             let grown = (2 * (cap - dead)).next_power_of_two().max(MIN_CAP);
+            // Negative control `long_probe_grows`: the sizing as first
+            // written, which grew on long probes too.
             let new_cap = match trigger {
-                Trigger::Load => grown,
-                Trigger::LongProbe => grown.min(cap),
+                Trigger::LongProbe if !cfg!(channel_registry_broken = "long_probe_grows") => {
+                    grown.min(cap)
+                }
+                _ => grown,
             };
             let next = Box::into_raw(Box::new(Table::new(
                 new_cap,
@@ -651,6 +655,11 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
             // SAFETY: as in `get`.
             !node.is_null() && tag(p) & DEAD == 0 && unsafe { &(*node).key } == key
         })
+    }
+
+    /// How many buckets the root table has (for tests of its growth).
+    pub(crate) fn buckets(&self, guard: &Guard) -> usize {
+        self.root(guard).mask() + 1
     }
 
     /// Every live node, for `&mut` users (the registry's `Drop`). Finishes a
