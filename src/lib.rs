@@ -80,7 +80,7 @@
 //!
 //! A deleted or replaced channel stays allocated (about 280 bytes with a
 //! 5-slot buffer of 16-byte messages; a registered idle instance costs about
-//! 250 bytes in all) until the epoch has advanced twice past its retirement,
+//! 265 bytes in all, both indexes included) until the epoch has advanced twice past its retirement,
 //! which needs every thread that was pinned at the time to have unpinned.
 //! Each thread also keeps up to 64 retirements in its own bag before it hands
 //! them to the global queue. So the garbage is bounded by what all threads
@@ -92,11 +92,14 @@
 //! Measured by `examples/soak.rs` (4 threads on 2 cores, 16 ids, half of the
 //! operations set or delete): 300 to 2,000 retired channels at the peak, 30
 //! to 270 times the registered ids (10^8 operations: 1,626 channels, about
-//! 446 KB). With more threads than cores it grows with the time slice: the
-//! benchmark's churn at 8 threads on 2 cores peaks at about 14 MiB for 1,024
-//! ids. Flushing the thread's bag on every retirement did not lower the peak
-//! and tripled its bytes (each flush seals a mostly empty bag). Call [`reclaim`] at a quiet moment to collect what is
-//! collectable now, and [`channels_alive`] to watch the figure.
+//! 446 KB; measured before the point index). With more threads than cores
+//! it grows with the time slice: the benchmark's churn with 1,024 ids peaks
+//! at 3 to 4 MB of garbage at 2 threads and 23 to 29 MB at 8 threads on 2
+//! cores (retired channels, index nodes and the occasional retired table).
+//! Flushing the thread's bag on every retirement did not lower the peak and
+//! tripled its bytes (each flush seals a mostly empty bag). Call [`reclaim`]
+//! at a quiet moment to collect what is collectable now, and
+//! [`channels_alive`] to watch the figure.
 //!
 //! # Capacities
 //!
