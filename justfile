@@ -99,7 +99,7 @@ storm seconds="3":
 soak ops="2e7" threads="4":
     cargo run --release --example soak -- --ops {{ops}} --threads {{threads}}
 
-# The benchmark matrix of ../shared/WORKLOADS.md against every peer: CSV, plots, README table (about 18 minutes here).
+# The benchmark matrix (read-heavy, mixed, churn; bench/README.md) against every peer: CSV, plots, README table (about 18 minutes here).
 bench *flags:
     CARGO_TARGET_DIR=target/bench cargo run --release -p channel-registry-bench -- {{flags}} | tee bench/results/last-run.log
 

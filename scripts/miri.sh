@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Miri on the contract and misuse tests: data races, use-after-free and other
 # UB in the registry's unsafe code, with the real skip list and epoch.
-# About 10 minutes. Flags (../shared/FACTS.md):
+# About 10 minutes. Flags:
 #   -Zmiri-disable-stacked-borrows: Stacked Borrows reports UB inside
 #     crossbeam-epoch itself (crossbeam #545, #878); data-race and
 #     use-after-free detection stay on.

@@ -1,5 +1,5 @@
 //! The benchmark harness for `channel-registry` against its composite peers
-//! (a map crate plus `async-channel`), following `/work/shared/WORKLOADS.md`.
+//! (a map crate plus `async-channel`), following the shared workload spec (read-heavy, mixed, churn; `bench/README.md`).
 //!
 //! Every implementation is a type implementing [`Impl`]; the workers are
 //! generic over it (static dispatch), so every implementation pays the same
