@@ -66,7 +66,7 @@ const USAGE: &str = "usage: channel-registry-bench [--ops N] [--reps N] [--threa
 [--keys 1024,65536] [--workloads read-heavy,mixed,churn] [--impls all|NAME,...] [--out CSV] \
 [--mem-ops N] [--no-memory] [--no-report] [--render CSV] [--criterion-table DIR] \
 [--sampling jitter|stride (stride implies --no-report)]
-Defaults: the full matrix of ../shared/WORKLOADS.md (bench/README.md).";
+Defaults: the full matrix of the workload spec (bench/README.md).";
 
 /// Bad command line: say why, show the usage, exit 2 (no panic).
 fn fail(msg: &str) -> ! {
