@@ -54,6 +54,20 @@ shuttle iterations="100000":
 shuttle-negative *variants:
     bash scripts/shuttle-negative.sh {{variants}}
 
+# Mutation testing of src/ with cargo-mutants: native tests, then doctests, loom and shuttle on what
+# each stage missed (scripts/mutants.sh; several hours here). Extra arguments go to the first stage.
+#
+# cargo-mutants on src/, every stage: survivors must be killed or argued (loom-tests/README.md).
+mutants *args:
+    bash scripts/mutants.sh {{args}}
+
+# Every memory ordering and fence in src/ weakened one step at a time, the loom suite run on each
+# (scripts/weaken-orderings.sh; about an hour here, resumable).
+#
+# Weaken each ordering of src/ one step and run loom on it: caught, or argued at its site.
+orderings *sites:
+    bash scripts/weaken-orderings.sh {{sites}}
+
 # Miri with -Zmiri-many-seeds (random preemption, weak-memory emulation) on the threaded contract and accounting tests.
 miri-seeds seeds="16":
     bash scripts/miri-seeds.sh {{seeds}}

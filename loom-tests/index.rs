@@ -110,3 +110,22 @@ fn racing_creations_during_migration() {
     )
     .check(Bound::Preemptions(1));
 }
+
+/// A creation that has found its empty bucket and passed the load check,
+/// while another thread fills the table and migrates it: the bucket must be
+/// frozen before the migration moves on, so that the creation's insert
+/// fails there and is redone in the new table. Catches `freeze_skips_empty`
+/// (the creation's id is lost when the root moves, and `contains` misses
+/// it after `set` returned).
+#[test]
+fn creation_vs_another_threads_migration() {
+    ids(
+        "index: set,set(migrates) || set,contains",
+        &[1, 2],
+        vec![
+            vec![Op::Set(3), Op::Set(4)],
+            vec![Op::Set(5), Op::Contains(5)],
+        ],
+    )
+    .check(Bound::Preemptions(1));
+}

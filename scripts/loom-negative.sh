@@ -24,7 +24,9 @@ waiter_pop_skips_notify=loom_shapes:woken_sender_gives_up
 timeout_skips_final_attempt=loom_shapes:delete_then_recv_timeout_vs_try_send
 get_skips_moved=loom_index:migration_vs_try_send_then_contains
 swap_before_claimed_done=loom_index:two_migrations_help_each_other
-keys_skip_repair=loom_index:delete_vs_set_vs_migration"
+keys_skip_repair=loom_index:delete_vs_set_vs_migration
+freeze_skips_empty=loom_index:creation_vs_another_threads_migration
+chunk_misses_last_bucket=loom_index:migration_vs_try_send_then_contains"
 cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
 mkdir -p target
 survivors=()

@@ -41,11 +41,9 @@ impl Unparker {
 }
 
 impl Wake for Unparker {
+    // `wake_by_ref` keeps its default (a clone and `wake`): the wake-up
+    // protocol wakes by value (`WaitList::notify_one`), never by reference.
     fn wake(self: std::sync::Arc<Self>) {
-        self.unpark();
-    }
-
-    fn wake_by_ref(self: &std::sync::Arc<Self>) {
         self.unpark();
     }
 }

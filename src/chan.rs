@@ -40,7 +40,7 @@ use std::task::{Poll, Waker};
 use crate::ring::{PopError, PushError, Ring};
 
 use crate::error::CapacityError;
-use crate::sync::{Arc, AtomicPtr, Ordering, fence};
+use crate::sync::{Arc, AtomicPtr, Built, Ordering, fence};
 use crate::waiters::{Registration, Side, Waiters};
 
 /// The largest capacity a channel may have.
@@ -116,6 +116,9 @@ pub(crate) struct Chan<T> {
     /// receiver); otherwise [`deleted()`] or the next generation. Written once,
     /// by the claiming CAS. Not an owning pointer.
     successor: AtomicPtr<Chan<T>>,
+    /// Under loom, checks that every thread that uses this generation sees
+    /// it built (`sync::Built`).
+    built: Built,
 }
 
 impl<T> Chan<T> {
@@ -127,18 +130,22 @@ impl<T> Chan<T> {
             queue: Ring::new(capacity),
             waiters: Waiters::new(),
             successor: AtomicPtr::new(ptr::null_mut()),
+            built: Built::new(),
         }
     }
 
     pub(crate) fn capacity(&self) -> usize {
+        self.built.check();
         self.queue.capacity()
     }
 
     pub(crate) fn len(&self) -> usize {
+        self.built.check();
         self.queue.len()
     }
 
     pub(crate) fn is_closed(&self) -> bool {
+        self.built.check();
         self.queue.is_closed()
     }
 
@@ -146,6 +153,7 @@ impl<T> Chan<T> {
     /// the wake-up check is a fence and a load (see [`crate::waiters::WaitList::notify_one`]).
     #[inline]
     pub(crate) fn try_push(&self, msg: T) -> Result<(), PushError<T>> {
+        self.built.check();
         self.queue.push(msg)?;
         self.waiters.recv().notify_one();
         Ok(())
@@ -154,6 +162,7 @@ impl<T> Chan<T> {
     /// Pops without waiting; `Closed` only once the queue is closed *and* empty.
     #[inline]
     pub(crate) fn try_pop(&self) -> Result<T, PopError> {
+        self.built.check();
         let msg = self.queue.pop()?;
         self.waiters.send().notify_one();
         Ok(msg)
@@ -187,6 +196,7 @@ impl<T> Chan<T> {
 
     /// Closes the queue and wakes every waiter. Idempotent.
     pub(crate) fn close(&self) -> bool {
+        self.built.check();
         let first = self.queue.close();
         // Negative control `close_wakes_one`: a close that wakes one waiter
         // per side leaves the others asleep.
@@ -206,6 +216,7 @@ impl<T> Chan<T> {
     /// to whoever follows the pointer; `Acquire` on failure: the loser reads
     /// the winner's successor and may follow it.
     pub(crate) fn claim(&self, successor: *mut Chan<T>) -> Result<(), *mut Chan<T>> {
+        self.built.check();
         self.successor
             .compare_exchange(
                 ptr::null_mut(),
@@ -218,6 +229,7 @@ impl<T> Chan<T> {
 
     /// This generation's successor, or null if it is still current.
     pub(crate) fn successor(&self) -> *mut Chan<T> {
+        self.built.check();
         self.successor.load(Ordering::Acquire)
     }
 
@@ -231,6 +243,7 @@ impl<T> Chan<T> {
     /// always shows its successor here. Null therefore means the receiver
     /// closed the queue and the generation is still current.
     pub(crate) fn successor_after_failed_push(&self) -> *mut Chan<T> {
+        self.built.check();
         fence(Ordering::Acquire);
         self.successor.load(Ordering::Acquire)
     }
@@ -434,5 +447,30 @@ impl<T> SendWait<T> {
 impl<T> Drop for SendWait<T> {
     fn drop(&mut self) {
         self.cancel();
+    }
+}
+
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod tests {
+    use super::*;
+
+    /// The byte limit charges each slot its value and its stamp word, and
+    /// admits a buffer of exactly `MAX_BUFFER_BYTES`. Checked without
+    /// allocating: the largest such buffer is a gigabyte.
+    #[test]
+    fn the_byte_limit_counts_a_stamp_word_per_slot() {
+        // 2,040 + 8 = 2,048 bytes a slot: 2^30 / 2^11 = 2^19 slots fill the
+        // limit exactly, and the capacity limit (2^20) does not bind.
+        type Big = [u8; 2040];
+        let slot = std::mem::size_of::<Big>() + std::mem::size_of::<usize>();
+        let most = MAX_BUFFER_BYTES / slot;
+        assert_eq!(most * slot, MAX_BUFFER_BYTES);
+        assert!(most < MAX_CAPACITY);
+        assert!(check_capacity::<Big>(most).is_ok());
+        assert!(check_capacity::<Big>(most + 1).is_err());
+        // For a small value the capacity limit binds instead.
+        assert!(check_capacity::<u8>(MAX_CAPACITY).is_ok());
+        assert!(check_capacity::<u8>(MAX_CAPACITY + 1).is_err());
+        assert!(check_capacity::<u8>(0).is_err());
     }
 }

@@ -288,8 +288,9 @@ where
     /// ```
     pub fn set(&self, id: K, capacity: usize) -> Result<Receiver<T>, CapacityError> {
         check_capacity::<T>(capacity)?;
+        let guard = sync::pin();
         let (receiver, chan) = new_generation(capacity);
-        let installed = self.install(id, chan, Occupied::Replace);
+        let installed = self.install(id, chan, Occupied::Replace, &guard);
         debug_assert!(installed.is_ok());
         Ok(receiver)
     }
@@ -303,8 +304,9 @@ where
     /// [`set`](Self::set) would refuse. Either way nothing is changed.
     pub fn register(&self, id: K, capacity: usize) -> Result<Receiver<T>, RegisterError> {
         check_capacity::<T>(capacity)?;
+        let guard = sync::pin();
         let (receiver, chan) = new_generation(capacity);
-        match self.install(id, chan, Occupied::Refuse) {
+        match self.install(id, chan, Occupied::Refuse, &guard) {
             Ok(()) => Ok(receiver),
             Err(Refused) => Err(RegisterError::Occupied),
         }
@@ -554,21 +556,29 @@ where
     /// `chan` stays an owned `Arc` until the one instruction that transfers
     /// its count (a successful claim), so a panic on the way (a `Hash` or
     /// `Ord` that panics inside an index) leaks nothing.
-    fn install(&self, id: K, chan: Arc<Chan<T>>, occupied: Occupied) -> Result<(), Refused> {
+    ///
+    /// The caller pins `guard` *before* it builds `chan`: the pin's fence
+    /// then never stands between building the generation and publishing it,
+    /// so only the publishing CAS (the index insert's or the claim's
+    /// release) can make it visible, and under loom the ordering sweep
+    /// (`just orderings`) sees a weakened one (`sync::Built`).
+    fn install(
+        &self,
+        id: K,
+        chan: Arc<Chan<T>>,
+        occupied: Occupied,
+        guard: &Guard,
+    ) -> Result<(), Refused> {
         let chan_ptr = Arc::as_ptr(&chan).cast_mut();
-        let guard = sync::pin();
         loop {
-            let Some(node) = self.points.get(&id, &guard) else {
+            let Some(node) = self.points.get(&id, guard) else {
                 // Absent: insert a node whose slot takes its own count. The
                 // point index reports exactly whether this node got in.
-                let node = Box::new(Node {
-                    key: id.clone(),
-                    value: Slot::new(chan_ptr),
-                });
-                match self.points.insert(node, Slot::is_deleted, &guard) {
+                let node = Box::new(Node::new(id.clone(), Slot::new(chan_ptr)));
+                match self.points.insert(node, Slot::is_deleted, guard) {
                     Ok(_) => {
                         self.live.fetch_add(1, Ordering::Relaxed);
-                        self.keys_added(&id, &guard);
+                        self.keys_added(&id, guard);
                         return Ok(());
                     }
                     // Another insert of `id` got in first: drop our node
@@ -583,7 +593,7 @@ where
             if current == deleted() {
                 // Deleted and not yet out of the point index: take it out
                 // (idempotent), so the next round inserts a new node.
-                self.points.remove(node, &guard);
+                self.points.remove(node, guard);
                 continue;
             }
             // SAFETY: loaded from the slot under `guard`.
@@ -593,17 +603,17 @@ where
                 if successor.is_null() {
                     return Err(Refused);
                 }
-                self.finish_retire(node, current, successor, &guard);
+                self.finish_retire(node, current, successor, guard);
                 continue;
             }
             match old.claim(chan_ptr) {
                 Ok(()) => {
                     // The claimed `successor` now carries our count.
                     let _ = Arc::into_raw(chan);
-                    self.finish_retire(node, current, chan_ptr, &guard);
+                    self.finish_retire(node, current, chan_ptr, guard);
                     return Ok(());
                 }
-                Err(successor) => self.finish_retire(node, current, successor, &guard),
+                Err(successor) => self.finish_retire(node, current, successor, guard),
             }
         }
     }
@@ -702,7 +712,7 @@ where
         if successor == deleted() {
             self.live.fetch_sub(1, Ordering::Relaxed);
             self.points.remove(node, guard);
-            self.keys_removed(&node.key, guard);
+            self.keys_removed(node.key(), guard);
         }
     }
 }

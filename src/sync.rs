@@ -213,6 +213,62 @@ mod cell {
 
 pub(crate) use imp::*;
 
+/// A mark of construction, for objects that one thread builds and others
+/// reach through an atomic pointer (a generation, an index node, an index
+/// table).
+///
+/// loom checks the orderings that publish writes to its atomics and cells,
+/// but not the ones that publish a new object's plain fields or its atomics'
+/// initial values: a CAS that publishes a pointer with `Acquire` instead of
+/// `Release` passed the whole loom suite. So under loom the mark is a cell
+/// written when the object is built, and [`Built::check`] reads it wherever
+/// a thread uses an object it may have found through shared memory; loom
+/// reports the read as a causality violation unless the build happens
+/// before it. Zero-sized and free in every other build.
+#[cfg(loom)]
+pub(crate) struct Built(loom::cell::UnsafeCell<bool>);
+
+// SAFETY: the cell is written once, by the thread that builds the object,
+// before any other thread can reach it; every later access is a read, and
+// loom checks that the write happens before each of them.
+#[cfg(loom)]
+unsafe impl Send for Built {}
+// SAFETY: as for `Send`.
+#[cfg(loom)]
+unsafe impl Sync for Built {}
+
+#[cfg(loom)]
+impl Built {
+    pub(crate) fn new() -> Self {
+        let cell = loom::cell::UnsafeCell::new(false);
+        // SAFETY: the cell is this thread's alone until the object is
+        // published.
+        cell.with_mut(|p| unsafe { *p = true });
+        Built(cell)
+    }
+
+    pub(crate) fn check(&self) {
+        // SAFETY: written once, at construction; loom checks that the write
+        // happens before this read.
+        self.0
+            .with(|p| assert!(unsafe { *p }, "an object used before it was built"));
+    }
+}
+
+#[cfg(not(loom))]
+pub(crate) struct Built;
+
+#[cfg(not(loom))]
+impl Built {
+    #[inline(always)]
+    pub(crate) fn new() -> Self {
+        Built
+    }
+
+    #[inline(always)]
+    pub(crate) fn check(&self) {}
+}
+
 /// Locks `mutex`, ignoring poisoning.
 ///
 /// The crate's mutexes only guard waiter lists whose every update is a single

@@ -168,6 +168,79 @@ fn debug_impls_do_not_need_debug_messages() {
     assert_eq!(err.to_string(), "sending on an id with no channel");
 }
 
+/// Every error says what happened in its `Display`, and `RegisterError`
+/// exposes its capacity cause as its `source`.
+#[test]
+fn errors_say_what_happened() {
+    use std::error::Error;
+    assert_eq!(
+        TryRecvError::Empty.to_string(),
+        "receiving on an empty channel"
+    );
+    assert_eq!(
+        TryRecvError::Closed.to_string(),
+        "receiving on a closed and drained channel"
+    );
+    assert_eq!(
+        RecvError.to_string(),
+        "receiving on a closed and drained channel"
+    );
+    assert_eq!(
+        RecvTimeoutError::Timeout.to_string(),
+        "timed out waiting for a message"
+    );
+    assert_eq!(
+        RecvTimeoutError::Closed.to_string(),
+        "receiving on a closed and drained channel"
+    );
+    let registry = Registry::<u64, u8>::new();
+    let zero: CapacityError = match registry.set(1, 0) {
+        Err(e) => e,
+        Ok(_) => panic!("capacity 0 accepted"),
+    };
+    assert!(zero.to_string().contains("at least 1"), "{zero}");
+    let huge = match registry.set(1, MAX_CAPACITY + 1) {
+        Err(e) => e,
+        Ok(_) => panic!("capacity above the maximum accepted"),
+    };
+    assert!(huge.to_string().contains("above the maximum"), "{huge}");
+    let _rx = registry.set(1, 1).unwrap();
+    let occupied = registry.register(1, 1).unwrap_err();
+    assert_eq!(occupied, RegisterError::Occupied);
+    assert_eq!(occupied.to_string(), "the id already has a channel");
+    assert!(occupied.source().is_none());
+    let capacity = registry.register(2, 0).unwrap_err();
+    assert_eq!(capacity.to_string(), zero.to_string());
+    assert_eq!(
+        capacity.source().map(|e| e.to_string()),
+        Some(zero.to_string())
+    );
+}
+
+/// A receiver's `Debug` shows its channel's state: open, then closed and
+/// retired once the id is replaced.
+#[test]
+fn receiver_debug_shows_the_channel_state() {
+    let registry = Registry::<u64, u8>::new();
+    let rx = registry.set(1, 2).unwrap();
+    registry.try_send(&1, 7).unwrap();
+    let open = format!("{rx:?}");
+    assert!(
+        open.contains("len: 1") && open.contains("capacity: 2"),
+        "{open}"
+    );
+    assert!(
+        open.contains("closed: false") && open.contains("retired: false"),
+        "{open}"
+    );
+    let _next = registry.set(1, 2).unwrap();
+    let replaced = format!("{rx:?}");
+    assert!(
+        replaced.contains("closed: true") && replaced.contains("retired: true"),
+        "{replaced}"
+    );
+}
+
 // ---- clause 1: linearizable per id ------------------------------------------
 
 /// A `set` over a live id swaps the channel in place: a sender hammering the
@@ -643,4 +716,163 @@ fn dropping_the_registry_closes_and_frees() {
     assert!(kept.try_recv().is_ok());
     assert!(matches!(kept.try_recv(), Err(TryRecvError::Closed)));
     assert_eq!(LIVE.load(Ordering::SeqCst), 0);
+}
+
+// ---- wait lists: who is woken ---------------------------------------------
+
+/// A waker that counts its wake-ups.
+#[derive(Default)]
+struct Count(AtomicUsize);
+
+impl Wake for Count {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn counting() -> (Arc<Count>, Waker) {
+    let count = Arc::new(Count::default());
+    let waker = Waker::from(count.clone());
+    (count, waker)
+}
+
+fn woken(count: &Count) -> usize {
+    count.0.load(Ordering::SeqCst)
+}
+
+/// A receive future dropped while it waits leaves the wait list: the next
+/// message wakes the receive that waits now.
+#[test]
+fn a_dropped_receive_leaves_the_wait_list() {
+    let registry = Registry::<u64, u32>::new();
+    let rx = registry.set(1, 1).unwrap();
+    let (first, first_waker) = counting();
+    let (second, second_waker) = counting();
+    {
+        let mut fut = pin!(rx.recv_async());
+        let mut cx = Context::from_waker(&first_waker);
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+    }
+    let mut fut = pin!(rx.recv_async());
+    assert!(
+        fut.as_mut()
+            .poll(&mut Context::from_waker(&second_waker))
+            .is_pending()
+    );
+    registry.try_send(&1, 7).unwrap();
+    assert_eq!((woken(&first), woken(&second)), (0, 1));
+    assert_eq!(
+        fut.poll(&mut Context::from_waker(&second_waker)),
+        Poll::Ready(Ok(7))
+    );
+}
+
+/// A receive woken and then dropped passes its wake-up on to the next
+/// waiting receive; one dropped before any wake-up wakes nobody.
+#[test]
+fn a_dropped_receive_passes_on_only_a_wakeup_it_took() {
+    let registry = Registry::<u64, u32>::new();
+    let rx = registry.set(1, 2).unwrap();
+    let (first, first_waker) = counting();
+    let (second, second_waker) = counting();
+    let (third, third_waker) = counting();
+    let mut a = Box::pin(rx.recv_async());
+    let mut b = Box::pin(rx.recv_async());
+    let mut c = Box::pin(rx.recv_async());
+    assert!(
+        a.as_mut()
+            .poll(&mut Context::from_waker(&first_waker))
+            .is_pending()
+    );
+    assert!(
+        b.as_mut()
+            .poll(&mut Context::from_waker(&second_waker))
+            .is_pending()
+    );
+    assert!(
+        c.as_mut()
+            .poll(&mut Context::from_waker(&third_waker))
+            .is_pending()
+    );
+    // `b` was not woken: dropping it wakes nobody.
+    drop(b);
+    assert_eq!((woken(&first), woken(&second), woken(&third)), (0, 0, 0));
+    // `a` takes the wake-up of the first message, then gives up: `c` gets it.
+    registry.try_send(&1, 7).unwrap();
+    assert_eq!((woken(&first), woken(&third)), (1, 0));
+    drop(a);
+    assert_eq!(woken(&third), 1);
+    assert_eq!(
+        c.as_mut().poll(&mut Context::from_waker(&third_waker)),
+        Poll::Ready(Ok(7))
+    );
+}
+
+/// A receive that completes without having been woken (it found a message
+/// meant for another waiter's wake-up) wakes nobody else.
+#[test]
+fn a_completed_receive_that_was_not_woken_wakes_nobody() {
+    let registry = Registry::<u64, u32>::new();
+    let rx = registry.set(1, 2).unwrap();
+    let (first, first_waker) = counting();
+    let (second, second_waker) = counting();
+    let (third, third_waker) = counting();
+    let mut a = Box::pin(rx.recv_async());
+    let mut b = Box::pin(rx.recv_async());
+    let mut c = Box::pin(rx.recv_async());
+    assert!(
+        a.as_mut()
+            .poll(&mut Context::from_waker(&first_waker))
+            .is_pending()
+    );
+    assert!(
+        b.as_mut()
+            .poll(&mut Context::from_waker(&second_waker))
+            .is_pending()
+    );
+    assert!(
+        c.as_mut()
+            .poll(&mut Context::from_waker(&third_waker))
+            .is_pending()
+    );
+    registry.try_send(&1, 7).unwrap();
+    assert_eq!((woken(&first), woken(&second), woken(&third)), (1, 0, 0));
+    // `b` polls anyway and takes the message: it was still registered, so
+    // its completion passes nothing on.
+    assert_eq!(
+        b.as_mut().poll(&mut Context::from_waker(&second_waker)),
+        Poll::Ready(Ok(7))
+    );
+    assert_eq!((woken(&first), woken(&second), woken(&third)), (1, 0, 0));
+    drop((a, c));
+}
+
+/// A send future dropped while it waits for space leaves the wait list: the
+/// next free slot wakes the send that waits now.
+#[test]
+fn a_dropped_send_leaves_the_wait_list() {
+    let registry = Registry::<u64, u32>::new();
+    let rx = registry.set(1, 1).unwrap();
+    let tx = registry.sender(&1).unwrap();
+    tx.try_send(0).unwrap();
+    let (first, first_waker) = counting();
+    let (second, second_waker) = counting();
+    {
+        let mut fut = pin!(tx.send_async(1));
+        assert!(
+            fut.as_mut()
+                .poll(&mut Context::from_waker(&first_waker))
+                .is_pending()
+        );
+    }
+    let mut fut = pin!(tx.send_async(2));
+    assert!(
+        fut.as_mut()
+            .poll(&mut Context::from_waker(&second_waker))
+            .is_pending()
+    );
+    assert_eq!(rx.try_recv(), Ok(0));
+    assert_eq!((woken(&first), woken(&second)), (0, 1));
+    assert!(fut.poll(&mut Context::from_waker(&second_waker)).is_ready());
+    assert_eq!(rx.try_recv(), Ok(2));
 }

@@ -37,6 +37,8 @@ impl Ord for Key {
 fn ord_panicking_in_delete_removal_leaks_no_channel() {
     let registry = Registry::<Key, u32>::new();
     let receivers: Vec<_> = (0..8).map(|i| registry.set(Key(i), 1).unwrap()).collect();
+    // The count is process-wide, and this binary's only test makes channels.
+    assert_eq!(channels_alive(), 8, "one channel per registered id");
     // `delete` first looks the key up exactly as `contains` does: count that.
     let before = COMPARISONS.load(Ordering::SeqCst);
     assert!(registry.contains(&Key(5)));
