@@ -59,17 +59,27 @@ for my $file (@ARGV) {
         if ($i >= 0) {
             my $head = substr($src, 0, $i);
             ($name, $callpos) = ($2, $-[1]) if $head =~ /((?:[\w:]*::)?\.?(\w+))\s*$/;
-            my $args = substr($src, $i, $start - $i);
-            my $before = () = $args =~ /Ordering::/g;    # orderings earlier in this call
+            # Which argument of the call the ordering is: top-level commas
+            # before it.
+            my ($before, $d) = (0, 0);
+            for my $c (split //, substr($src, $i + 1, $start - $i - 1)) {
+                if ($c eq '(') { $d++ } elsif ($c eq ')') { $d-- } elsif ($c eq ',' && $d == 0) { $before++ }
+            }
             if ($name eq 'fence') { $kind = 'fence' }
             elsif ($name eq 'load') { $kind = 'load' }
             elsif ($name eq 'store') { $kind = 'store' }
-            elsif ($name =~ /^compare_exchange/) { $kind = $before == 0 ? 'rmw' : 'cas-failure' }
+            elsif ($name =~ /^compare_exchange/) { $kind = $before == 2 ? 'rmw' : 'cas-failure' }
             elsif ($name =~ /^(swap|fetch_\w+)$/) { $kind = 'rmw' }
         } elsif (substr($src, 0, $pos) =~ /.*\blet (\w+) =/s) {
             # `let NAME = if .. { Ordering::X } ..;` used as `.op(.., NAME)`.
             my $var = $1;
-            $kind = $1 if substr($src, $pos) =~ /\.(\w+)\([^;]*\b\Q$var\E\)/;
+            if (substr($src, $pos) =~ /\.(\w+)\(([^;]*?)\b\Q$var\E\b/s) {
+                my ($call, $args) = ($1, $2);
+                my $commas = () = $args =~ /,/g;
+                if ($call eq 'load' || $call eq 'store') { $kind = $call }
+                elsif ($call =~ /^compare_exchange/) { $kind = $commas == 2 ? 'rmw' : 'cas-failure' }
+                elsif ($call =~ /^(swap|fetch_\w+)$/) { $kind = 'rmw' }
+            }
         }
         die "$file:$line: cannot tell which operation takes this ordering\n" unless $ladder{$kind};
         $site++;

@@ -65,9 +65,10 @@ pub(crate) fn weakened_fence(site: usize, ordering: Ordering) {
 }
 RUST
 perl scripts/orderings.pl list $files > "$work/weakenings.tsv"
-# Results are kept per version of the instrumented sources: a rerun on the
-# same code only runs the weakenings that have no result yet.
-results=$work/results/$(cat $(find "$tree/src" -name '*.rs' | sort) | sha1sum | cut -c1-12)
+# Results are kept per version of the instrumented sources, comments left
+# out: a rerun on the same code only runs the weakenings that have no result
+# yet, and a change to comments alone keeps them.
+results=$work/results/$(cat $(find "$tree/src" -name '*.rs' | sort) | sed -e 's|^ *//.*||' -e 's| // .*||' | sha1sum | cut -c1-12)
 mkdir -p "$results"
 
 run() {  # run SPEC LOG: the loom suite with one weakening (none if SPEC is empty)
@@ -96,8 +97,9 @@ while IFS=$'\t' read -r site where kind from to; do
         result="NOT CAUGHT"; missed+=("$site:$to $where $kind $from->$to")
     else
         caught=$((caught + 1))
-        test=$(grep -m1 -oE "(FAIL|TIMEOUT) \[ *[0-9.]+s\] *\([ 0-9/]+\) [^ ]+ [^ ]+" "$log" | awk '{print $NF}')
-        why=$(grep -m1 -oE "not linearizable|deadlock|never dropped|dropped twice|Causality violation|data race|panicked at [^ ]+" "$log")
+        test=$(grep -m1 -oE "(FAIL|TIMEOUT|SIGABRT|SIGSEGV) \[ *[0-9.]+s\] *\([ 0-9/]+\) [^ ]+ [^ ]+" "$log" | awk '{print $NF}')
+        why=$(grep -m1 -oE "not linearizable|deadlock|never dropped|dropped twice|Causality violation|data race|disagrees|leaked|TIMEOUT" "$log" ||
+            grep -m1 -oE "panicked at [^ ]+" "$log")
         result="caught by $test ($why)"
     fi
     printf '%-4s %-26s %-11s %-7s -> %-8s %4ss  %s\n' "$site" "$where" "$kind" "$from" "$to" \

@@ -212,18 +212,27 @@ impl<T> Chan<T> {
 
     /// Claims this generation for retirement, naming its successor.
     ///
-    /// `AcqRel` on success: the release publishes a new successor's contents
-    /// to whoever follows the pointer; `Acquire` on failure: the loser reads
-    /// the winner's successor and may follow it.
+    /// `Release` on success: publishes a new successor's contents to
+    /// whoever follows the pointer (the caller built it after pinning, so
+    /// nothing else publishes it). Nothing to acquire: a successful claim
+    /// read null, the initial value, which no store released. (It was
+    /// `AcqRel`; `just orderings` passed `Release` and this is why.)
+    /// `Acquire` on failure: the loser reads the winner's successor and
+    /// follows it. `just orderings` also passes `Relaxed` there, because
+    /// every such path runs `finish_retire`'s close first, whose `SeqCst`
+    /// fence (`notify_all`) acquires the claim as well; the claim keeps its
+    /// own `Acquire` rather than lean on a fence in the wake-up code.
     pub(crate) fn claim(&self, successor: *mut Chan<T>) -> Result<(), *mut Chan<T>> {
         self.built.check();
+        // Negative control `claim_without_release`: a successor published
+        // `Relaxed` is used by threads that never saw it built.
+        let publish = if cfg!(channel_registry_broken = "claim_without_release") {
+            Ordering::Relaxed
+        } else {
+            Ordering::Release
+        };
         self.successor
-            .compare_exchange(
-                ptr::null_mut(),
-                successor,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
+            .compare_exchange(ptr::null_mut(), successor, publish, Ordering::Acquire)
             .map(|_| ())
     }
 

@@ -163,6 +163,13 @@ impl<T> Ring<T> {
             let stamp = slot.stamp.load(Ordering::Acquire);
             if stamp == tail {
                 // The slot is free for this lap: claim it by moving the tail.
+                // `SeqCst` (module docs, *Orderings*): the full / empty
+                // argument rests on the `SeqCst` fences, which order these
+                // CASes whatever their own ordering (the C++20 fence rule),
+                // so `AcqRel` would do; it is kept because on x86-64 and
+                // AArch64 both compile to the same instruction, and loom
+                // could not check the difference (it runs `SeqCst`
+                // accesses as `AcqRel`, tokio-rs/loom#180).
                 match self.tail.compare_exchange_weak(
                     tail,
                     self.next(tail),
@@ -233,7 +240,8 @@ impl<T> Ring<T> {
             let slot = &self.slots[head & (mark_bit - 1)];
             let stamp = slot.stamp.load(Ordering::Acquire);
             if stamp == head + 1 {
-                // Written for this lap: claim it by moving the head.
+                // Written for this lap: claim it by moving the head
+                // (`SeqCst`: as for the tail's CAS in `push_with`).
                 match self.head.compare_exchange_weak(
                     head,
                     self.next(head),
@@ -281,10 +289,22 @@ impl<T> Ring<T> {
 
     /// Sets the close bit; true if this call set it. Pushes fail from now
     /// on; pops drain what was pushed before, then report `Closed`.
+    ///
+    /// `SeqCst`: the close is a release on `tail` that a failed push
+    /// acquires (`Chan::successor_after_failed_push`); `AcqRel` would give
+    /// that, and `SeqCst` also places the close in the single total order
+    /// with the fences of the full / empty checks and the wake-up protocol.
+    /// loom cannot tell the two apart (tokio-rs/loom#180), and an RMW
+    /// compiles to the same instruction either way on x86-64 and AArch64.
     pub(crate) fn close(&self) -> bool {
         self.tail.fetch_or(self.mark_bit(), Ordering::SeqCst) & self.mark_bit() == 0
     }
 
+    /// `SeqCst`, not `Acquire`: a read of the close bit takes its place in
+    /// the single total order with the close, so a thread that learned by
+    /// other `SeqCst` means that a `delete` finished sees the bit. Not part
+    /// of any protocol (only `is_closed` and `Debug` call it); a plain load
+    /// on x86-64 either way, and loom cannot tell (tokio-rs/loom#180).
     pub(crate) fn is_closed(&self) -> bool {
         self.tail.load(Ordering::SeqCst) & self.mark_bit() != 0
     }
@@ -294,7 +314,11 @@ impl<T> Ring<T> {
         let mark_bit = self.mark_bit();
         loop {
             // Retry until the tail did not move while the head was read, so
-            // the two stamps belong to one moment.
+            // the two stamps belong to one moment. `SeqCst` loads, as in
+            // crossbeam's `ArrayQueue::len`: a snapshot for `len` and
+            // `Debug`, never a protocol decision; plain loads on x86-64
+            // either way, and loom cannot tell them from `Acquire`
+            // (tokio-rs/loom#180).
             let tail = self.tail.load(Ordering::SeqCst);
             let head = self.head.load(Ordering::SeqCst);
             if self.tail.load(Ordering::SeqCst) == tail {
