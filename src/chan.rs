@@ -237,6 +237,12 @@ impl<T> Chan<T> {
     }
 
     /// This generation's successor, or null if it is still current.
+    ///
+    /// `Acquire`, pairing with the claim's release, so the successor's
+    /// contents are visible to the thread that follows it. `Relaxed` passes
+    /// `just orderings` for the reason given at `claim`'s failure ordering:
+    /// every caller that follows the pointer first runs `finish_retire`,
+    /// whose close runs a `SeqCst` fence; kept rather than lean on it.
     pub(crate) fn successor(&self) -> *mut Chan<T> {
         self.built.check();
         self.successor.load(Ordering::Acquire)
@@ -387,6 +393,7 @@ impl<T> std::fmt::Debug for Chan<T> {
             .field("capacity", &self.capacity())
             .field("closed", &self.is_closed())
             .field("retired", &!self.successor().is_null())
+            .field("waiting", &self.waiters)
             .finish()
     }
 }

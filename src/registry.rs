@@ -170,7 +170,12 @@ impl<T> Drop for Slot<T> {
         // with. A plain load is correct only through the reclaimer's own
         // fences, which loom cannot see unless crossbeam-epoch is modelled
         // too; it found this as a double release. Acquire: the generation's
-        // contents were published by a release (insert or CAS).
+        // contents were published by a release (insert or CAS). (`Relaxed`
+        // passes `just orderings`: a node reaches this destructor through
+        // the epoch, after the thread that unlinked it, which had acquired
+        // it, so the contents are ordered anyway, and the `Arc` orders its
+        // own release. The `Acquire` is kept: in a destructor it costs
+        // nothing, and it does not lean on the epoch.)
         let current = self.current.swap(deleted(), Ordering::Acquire);
         if current != deleted() {
             // SAFETY: a slot that still holds a generation owns the
@@ -622,6 +627,16 @@ where
     fn keys_added(&self, id: &K, guard: &Guard) {
         // Inserter's fence: orders the point-index insert before the
         // ordered-set add against a concurrent removal of `id` from the set.
+        // The store-buffering case it rules out: this add finds the id's
+        // old key still in the set (a read, no write), the remover takes
+        // that key out, and each side reads the other's index as it was.
+        // `SeqCst`, weakened or removed, passes `just orderings`: under the
+        // checkers the ordered set is a stand-in whose operations take a
+        // mutex, and the mutex orders this add before the removal that
+        // follows it, which the real skip list (an acquire load for a key
+        // that is present) does not. The pair of fences is argued in the
+        // module docs (*Two indexes*); Miri, which runs the real skip list,
+        // emulates store buffering.
         fence(Ordering::SeqCst);
         self.keys.insert(id.clone(), guard);
     }
@@ -633,7 +648,8 @@ where
         if cfg!(channel_registry_broken = "keys_skip_repair") {
             return;
         }
-        // Remover's fence, the other half of `keys_added`'s.
+        // Remover's fence, the other half of `keys_added`'s (which says why
+        // `just orderings` cannot catch its weakening under the stand-in).
         fence(Ordering::SeqCst);
         if self
             .points

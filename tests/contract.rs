@@ -233,11 +233,48 @@ fn receiver_debug_shows_the_channel_state() {
         open.contains("closed: false") && open.contains("retired: false"),
         "{open}"
     );
+    assert!(open.contains("receivers: 0, senders: 0"), "{open}");
+    let (_, waker) = counting();
+    assert_eq!(rx.try_recv(), Ok(7));
+    let mut fut = pin!(rx.recv_async());
+    assert!(
+        fut.as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending()
+    );
+    let waiting = format!("{rx:?}");
+    assert!(waiting.contains("receivers: 1, senders: 0"), "{waiting}");
     let _next = registry.set(1, 2).unwrap();
     let replaced = format!("{rx:?}");
     assert!(
         replaced.contains("closed: true") && replaced.contains("retired: true"),
         "{replaced}"
+    );
+}
+
+/// A wait polled again with another waker is woken through the new one.
+#[test]
+fn a_wait_polled_with_a_new_waker_wakes_that_one() {
+    let registry = Registry::<u64, u32>::new();
+    let rx = registry.set(1, 1).unwrap();
+    let (old, old_waker) = counting();
+    let (new, new_waker) = counting();
+    let mut fut = pin!(rx.recv_async());
+    assert!(
+        fut.as_mut()
+            .poll(&mut Context::from_waker(&old_waker))
+            .is_pending()
+    );
+    assert!(
+        fut.as_mut()
+            .poll(&mut Context::from_waker(&new_waker))
+            .is_pending()
+    );
+    registry.try_send(&1, 7).unwrap();
+    assert_eq!((woken(&old), woken(&new)), (0, 1));
+    assert_eq!(
+        fut.poll(&mut Context::from_waker(&new_waker)),
+        Poll::Ready(Ok(7))
     );
 }
 
