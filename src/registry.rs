@@ -694,13 +694,20 @@ where
             channel_registry_broken = "close_after_advance"
         )))]
         unsafe { &*old }.close();
-        // `AcqRel` on success: acquire the claim (and so the successor's
-        // contents) before publishing the successor to `Slot::load`, which
-        // acquires. Failure: another thread advanced it; nothing to read.
+        // `Release` on success: publishes the successor to `Slot::load`,
+        // which acquires. No acquire half: every caller loaded `old` from
+        // this slot with `Acquire` and the successor from the claim with
+        // `Acquire`, and a slot only moves forward, so this CAS reads the
+        // very store the caller already acquired. (It was `AcqRel`; `just
+        // orderings` passed `Release`, and this is why.) `just orderings`
+        // passes `Acquire` too: the close above runs a `SeqCst` fence
+        // (`notify_all`), which publishes the successor as well; the CAS
+        // keeps its own release rather than lean on the wake-up code.
+        // Failure: another thread advanced it; nothing to read.
         let advanced = node
             .value
             .current
-            .compare_exchange(old, successor, Ordering::AcqRel, Ordering::Relaxed)
+            .compare_exchange(old, successor, Ordering::Release, Ordering::Relaxed)
             .is_ok();
         if !advanced {
             return;
@@ -794,7 +801,10 @@ where
         // thread uses the indexes; the slots release their counts when the
         // point index drops its nodes.
         self.points.for_each_live(|node| {
-            let current = node.value.current.load(Ordering::Acquire);
+            // `Relaxed`: `&mut self` already orders every write to the
+            // registry before this drop. (It was `Acquire`; `just orderings`
+            // passed `Relaxed`.)
+            let current = node.value.current.load(Ordering::Relaxed);
             if current != deleted() {
                 // SAFETY: the slot owns a count of `current`.
                 unsafe { &*current }.close();

@@ -199,6 +199,14 @@ impl<T> Ring<T> {
             } else if stamp.wrapping_add(one_lap) == tail + 1 {
                 // The slot still holds last lap's value: full, unless a pop
                 // is under way. Read the head after a fence (module docs).
+                // Weakened or removed, this fence passes `just orderings`:
+                // without it the head read can only be stale when nothing
+                // orders the pop before this push, and then "full" is
+                // linearizable with the push first, which is all that loom
+                // checks (against program order). The fence is what keeps
+                // "full" true in real time, against a pop that finished
+                // before this push began on a thread it never synchronized
+                // with; it runs on the full path only.
                 fence(Ordering::SeqCst);
                 let head = self.head.load(Ordering::Relaxed);
                 if head.wrapping_add(one_lap) == tail {
@@ -263,7 +271,9 @@ impl<T> Ring<T> {
                 }
             } else if stamp == head {
                 // Not written for this lap: empty, unless a push claimed the
-                // slot and is still writing it.
+                // slot and is still writing it. (The fence keeps "empty"
+                // true in real time; see the full check in `push_with` for
+                // why `just orderings` cannot catch its removal.)
                 fence(Ordering::SeqCst);
                 let tail = self.tail.load(Ordering::Relaxed);
                 if tail & !mark_bit == head {
