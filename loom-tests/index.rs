@@ -129,3 +129,41 @@ fn creation_vs_another_threads_migration() {
     )
     .check(Bound::Preemptions(1));
 }
+
+/// A deleted id's key stays in the ordered set (the keeping path): `ids()`
+/// finds it, sees the id absent and takes the key out, while another thread
+/// re-creates the id, whose creation finds the key still there and adds
+/// nothing. The removal must put the key back (its repair), or the id
+/// exists and `ids()` never lists it again. Catches
+/// `ids_cleanup_skips_repair`.
+#[test]
+fn ids_cleanup_vs_re_creation() {
+    Scenario {
+        keep_deleted_keys: true,
+        ..ids(
+            "index, keys kept: delete,ids || set",
+            &[1, 2],
+            vec![vec![Op::Delete(1), Op::Ids], vec![Op::Set(1)]],
+        )
+    }
+    .check(Bound::Preemptions(3));
+}
+
+/// Deleted ids' keys kept while ids are re-created and deleted again
+/// around a migration: whatever the set holds, `ids()` at quiescence lists
+/// exactly the ids that exist.
+#[test]
+fn kept_keys_vs_migration() {
+    Scenario {
+        keep_deleted_keys: true,
+        ..ids(
+            "index, keys kept: delete,set || set(new),delete",
+            &[1, 2, 3],
+            vec![
+                vec![Op::Delete(1), Op::Set(1)],
+                vec![Op::Set(4), Op::Delete(1)],
+            ],
+        )
+    }
+    .check(Bound::Preemptions(1));
+}

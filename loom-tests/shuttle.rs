@@ -1,5 +1,6 @@
 //! Random scenarios under shuttle: 3 or 4 threads of 4 to 8 operations each
-//! on 1 to 3 ids, mixing every operation of the harness's vocabulary, each
+//! on 1 to 3 ids, mixing every operation of the harness's vocabulary (`ids()`
+//! too, with deleted ids' keys kept in half the scenarios), each
 //! execution checked for linearizability in real time and for nothing-lost
 //! accounting (`support/mod.rs`).
 //!
@@ -108,7 +109,7 @@ fn generate(d: &mut Draw) -> Scenario {
                 }
             } else {
                 loop {
-                    let op = match d.below(19) {
+                    let op = match d.below(20) {
                         0 if installs_allowed => Op::Set(id),
                         1 if installs_allowed => Op::Register(id),
                         2 | 3 => Op::Delete(id),
@@ -132,6 +133,7 @@ fn generate(d: &mut Draw) -> Scenario {
                         16 if untimed_allowed => Op::HandleSendBlocking(h, m),
                         17 if rx.is_some() => Op::RecvAsyncOnce(rx.expect("checked")),
                         18 => Op::SendAsyncOnce(id, m),
+                        19 => Op::Ids,
                         _ => continue,
                     };
                     break op;
@@ -159,6 +161,10 @@ fn generate(d: &mut Draw) -> Scenario {
             threads[w].push(Op::DropRx(Rx::Initial(n)));
         }
     }
+    // Half the scenarios keep deleted ids' keys in the ordered set, so the
+    // keeping path (a re-creation that finds its key, `ids()` taking a
+    // deleted id's key out) races as often as the removal path.
+    let keep_deleted_keys = d.chance(50);
     Scenario {
         name: "random",
         cap,
@@ -166,6 +172,7 @@ fn generate(d: &mut Draw) -> Scenario {
         handles,
         threads,
         closer: if any_untimed { ids } else { Vec::new() },
+        keep_deleted_keys,
     }
 }
 

@@ -27,7 +27,8 @@ swap_before_claimed_done=loom_index:two_migrations_help_each_other
 keys_skip_repair=loom_index:delete_vs_set_vs_migration
 freeze_skips_empty=loom_index:creation_vs_another_threads_migration
 chunk_misses_last_bucket=loom_index:migration_vs_try_send_then_contains
-claim_without_release=loom_pairs:set_delete"
+claim_without_release=loom_pairs:set_delete
+ids_cleanup_skips_repair=loom_index:ids_cleanup_vs_re_creation"
 cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
 mkdir -p target
 survivors=()

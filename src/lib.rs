@@ -74,7 +74,11 @@
 //! write too. A [`Sender`] handle skips the pin and the lookup. Waking the
 //! receiver costs a `SeqCst` fence and a load unless someone waits. The ids
 //! are also kept in order in a `crossbeam-skiplist`, which only `set` of a
-//! new id, `delete`, and iteration touch.
+//! new id, `delete`, and iteration touch. A delete may leave its id's key
+//! there, so that creating the id again reads the list and writes nothing:
+//! the list keeps at most `2 × live ids + 64` deleted ids' keys at each
+//! delete (never more than twice the most ids ever live, plus 65), and
+//! [`ids`](Registry::ids) takes out each one it passes.
 //!
 //! # Memory held by retired channels
 //!

@@ -30,7 +30,7 @@
 //! * **Removal** (the thread whose CAS moved the slot to `deleted()`, the
 //!   linearization point of the delete): the point-index entry becomes a
 //!   tombstone (the node is freed through the epoch), then the id leaves the
-//!   ordered set.
+//!   ordered set, unless its key may stay (*Deleted ids' keys*, below).
 //! * **Keeping the ordered set right** when a removal and a re-creation of
 //!   one id race: the inserter, after its point-index insert, runs a `SeqCst`
 //!   fence and then adds the id to the set; the remover, after taking the id
@@ -60,9 +60,27 @@
 //! in the point index: it removes the entry itself and inserts a new node.
 //! `ids` sees every id that exists for its whole run: such an id was added to
 //! the ordered set before its creating call returned and is not taken out
-//! while it exists (a removal only follows a delete), and the point-index
-//! check confirms it. It never returns an id twice (it resumes after the last
-//! id it returned) and may or may not see ids created or deleted meanwhile.
+//! while it exists (a removal only follows a delete, or finds the id deleted,
+//! and repairs as above), and the point-index check confirms it. It never
+//! returns an id twice (it resumes after the last id it returned) and may or
+//! may not see ids created or deleted meanwhile.
+//!
+//! # Deleted ids' keys
+//!
+//! A skip-list insert or removal is the dearest step of a create or delete
+//! (a walk, an allocation or a deferred free, and writes to the list's shared
+//! length and random seed), and services re-create the same ids. So a delete
+//! may leave its id's key in the ordered set: the point index still decides
+//! that the id is gone, and a later `set` of the id finds its key there and
+//! writes nothing to the set. The set stays bounded: a delete leaves its key
+//! only while the set holds at most `2 × live + 64` keys of deleted ids
+//! (`live`: ids with a channel, as [`Registry::len`] counts them; both counts
+//! are relaxed, so a race can overshoot by the deletes in flight). A key of a
+//! deleted id is added only by a delete that found the set within the bound,
+//! so the set never holds more than `3 × (the most ids ever live at once) +
+//! 65` keys, plus the deletes in flight. `ids` removes every deleted id's key
+//! it passes (with the removal's repair), so iteration pays for such a key
+//! once. The model checkers run both policies (`Registry::__keep_deleted_keys`).
 //!
 //! # Retiring a generation (`set` over a live id, `delete`)
 //!
@@ -94,7 +112,9 @@
 //! meanwhile), `contains_skips_successor` (a read
 //! that reports a claimed generation as current), `close_after_advance`
 //! (only the thread that advances the slot closes, so a claimer can return
-//! before its old channel is closed) and `timeout_skips_final_attempt`. The
+//! before its old channel is closed), `timeout_skips_final_attempt` and
+//! `ids_cleanup_skips_repair` (`ids` takes a deleted id's key out of the
+//! ordered set without the removal's repair). The
 //! others live where their bug would: [`crate::chan`], [`crate::waiters`],
 //! [`crate::ring`], [`crate::index::hash`]. `loom-tests/README.md` lists them all with what catches
 //! each. Normal builds contain none of them.
@@ -210,7 +230,24 @@ where
     /// the CAS that made it `deleted()`, each exactly once per slot, so it is
     /// exact whenever no `set`/`register`/`delete` is in flight.
     live: AtomicUsize,
+    /// When a delete may leave its id's key in the ordered set (module docs,
+    /// *Deleted ids' keys*); `None`: never.
+    kept_keys: Option<KeptKeys>,
 }
+
+/// A delete leaves its id's key in the ordered set while the set holds at
+/// most `per_live × live + extra` keys of deleted ids.
+#[derive(Clone, Copy, Debug)]
+struct KeptKeys {
+    per_live: usize,
+    extra: usize,
+}
+
+/// The production policy (module docs, *Deleted ids' keys*).
+const KEPT_KEYS: KeptKeys = KeptKeys {
+    per_live: 2,
+    extra: 64,
+};
 
 /// What `install` does when the id already has a channel.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -234,7 +271,28 @@ where
             points,
             keys: Keys::new(),
             live: AtomicUsize::new(0),
+            kept_keys: Some(KEPT_KEYS),
         }
+    }
+
+    /// The same registry with another policy for deleted ids' keys:
+    /// `None` takes every deleted id's key out of the ordered set at once,
+    /// `Some((per_live, extra))` leaves it while the set holds at most
+    /// `per_live × live + extra` deleted ids' keys (the default is
+    /// `Some((2, 64))`). For the model checkers, which need both the
+    /// removal and the keeping paths in scenarios of a few ids; the
+    /// contract is the same under every policy.
+    #[doc(hidden)]
+    pub fn __keep_deleted_keys(mut self, policy: Option<(usize, usize)>) -> Self {
+        self.kept_keys = policy.map(|(per_live, extra)| KeptKeys { per_live, extra });
+        self
+    }
+
+    /// How many keys the ordered set holds (ids with a channel, plus deleted
+    /// ids' keys that are kept): for tests of its bound.
+    #[doc(hidden)]
+    pub fn __ordered_keys(&self) -> usize {
+        self.keys.len()
     }
 
     /// A registry whose point index starts with a fixed, public hash seed,
@@ -638,7 +696,7 @@ where
         // module docs (*Two indexes*); Miri, which runs the real skip list,
         // emulates store buffering.
         fence(Ordering::SeqCst);
-        self.keys.insert(id.clone(), guard);
+        self.keys.insert(id, guard);
     }
 
     /// The ordered set's side of a removal: take `id` out, then put it back
@@ -656,8 +714,24 @@ where
             .get(id, guard)
             .is_some_and(|node| !node.value.is_deleted())
         {
-            self.keys.insert(id.clone(), guard);
+            self.keys.insert(id, guard);
         }
+    }
+
+    /// Whether a delete may leave its id's key in the ordered set (module
+    /// docs, *Deleted ids' keys*). Called after the delete's decrement of
+    /// `live`, so the deleted id's own key counts as a deleted one.
+    fn keep_deleted_key(&self) -> bool {
+        let Some(kept) = self.kept_keys else {
+            return false;
+        };
+        let live = self.live.load(Ordering::Relaxed);
+        let deleted_keys = self.keys.len().saturating_sub(live);
+        deleted_keys
+            <= kept
+                .per_live
+                .saturating_mul(live)
+                .saturating_add(kept.extra)
     }
 
     /// The slot's current generation, finishing any retirement in progress
@@ -735,7 +809,9 @@ where
         if successor == deleted() {
             self.live.fetch_sub(1, Ordering::Relaxed);
             self.points.remove(node, guard);
-            self.keys_removed(node.key(), guard);
+            if !self.keep_deleted_key() {
+                self.keys_removed(node.key(), guard);
+            }
         }
     }
 }
@@ -914,6 +990,15 @@ where
                 self.last = Some(k.clone());
                 return self.last.clone();
             }
+            // A deleted id's key (module docs, *Deleted ids' keys*): take it
+            // out, with the removal's repair in case the id is being
+            // re-created. `k` stays valid: the set frees keys through the
+            // epoch, and `guard` is pinned.
+            #[cfg(not(channel_registry_broken = "ids_cleanup_skips_repair"))]
+            registry.keys_removed(k, &guard);
+            // Negative control: the removal without the repair.
+            #[cfg(channel_registry_broken = "ids_cleanup_skips_repair")]
+            registry.keys.remove(k, &guard);
             key = registry.keys.first(Bound::Excluded(k), &guard);
         }
         self.done = true;

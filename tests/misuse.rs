@@ -191,38 +191,49 @@ fn panicking_hash_and_eq() {
 }
 
 /// An `Ord` that panics: only the ordered set of ids (`set` of a new id,
-/// `delete`, `ids`) uses `Ord`, so sends keep working. A `set` whose `Ord`
-/// panicked has created the id in the point index (point operations find
-/// it) but `ids` does not list it until it is deleted and created again;
-/// nothing leaks.
+/// a `delete` that takes its key out, `ids`) uses `Ord`, so sends keep
+/// working. A `set` whose `Ord` panicked has created the id in the point
+/// index (point operations find it) but `ids` does not list it until it is
+/// deleted and created again; nothing leaks. Run under both policies for
+/// deleted ids' keys: a delete that keeps its key uses no `Ord` at all.
 #[test]
 fn panicking_ord() {
     let _serial = touchy_keys();
-    let registry = Registry::<TouchyKey, u32>::new();
-    let rx1 = registry.set(TouchyKey(1), 1).unwrap();
-    let rx3 = registry.set(TouchyKey(3), 1).unwrap();
-    PANIC_ORD.store(true, Ordering::SeqCst);
-    registry.try_send(&TouchyKey(1), 5).unwrap();
-    assert!(registry.contains(&TouchyKey(3)));
-    let created = catch_unwind(AssertUnwindSafe(|| registry.set(TouchyKey(2), 1)));
-    assert!(created.is_err());
-    assert!(catch_unwind(AssertUnwindSafe(|| registry.delete(&TouchyKey(3)))).is_err());
-    PANIC_ORD.store(false, Ordering::SeqCst);
-    // The delete completed before its panic, in the ordered set's removal.
-    assert!(rx3.is_closed());
-    assert!(!registry.contains(&TouchyKey(3)));
-    assert!(registry.contains(&TouchyKey(2)), "the set created the id");
-    assert_eq!(registry.len(), 2);
-    // Replacing the id touches no index, so `ids` still misses it...
-    let _rx2 = registry.set(TouchyKey(2), 1).unwrap();
-    assert_eq!(registry.ids().map(|k| k.0).collect::<Vec<_>>(), [1]);
-    // ...until it is deleted and created again.
-    assert!(registry.delete(&TouchyKey(2)));
-    let _rx2 = registry.set(TouchyKey(2), 1).unwrap();
-    assert_eq!(registry.ids().map(|k| k.0).collect::<Vec<_>>(), [1, 2]);
-    assert_eq!(rx1.try_recv(), Ok(5));
-    registry.try_send(&TouchyKey(1), 7).unwrap();
-    assert_eq!(rx1.try_recv(), Ok(7));
+    for keeps_keys in [true, false] {
+        let registry = Registry::<TouchyKey, u32>::new();
+        let registry = if keeps_keys {
+            registry
+        } else {
+            registry.__keep_deleted_keys(None)
+        };
+        let rx1 = registry.set(TouchyKey(1), 1).unwrap();
+        let rx3 = registry.set(TouchyKey(3), 1).unwrap();
+        PANIC_ORD.store(true, Ordering::SeqCst);
+        registry.try_send(&TouchyKey(1), 5).unwrap();
+        assert!(registry.contains(&TouchyKey(3)));
+        let created = catch_unwind(AssertUnwindSafe(|| registry.set(TouchyKey(2), 1)));
+        assert!(created.is_err());
+        let deleted = catch_unwind(AssertUnwindSafe(|| registry.delete(&TouchyKey(3))));
+        // Keeping its key, the delete never compares; taking it out, it
+        // panics in the ordered set's removal, after the delete took effect.
+        assert_eq!(deleted.is_ok(), keeps_keys);
+        PANIC_ORD.store(false, Ordering::SeqCst);
+        assert!(rx3.is_closed());
+        assert!(!registry.contains(&TouchyKey(3)));
+        assert!(registry.contains(&TouchyKey(2)), "the set created the id");
+        assert_eq!(registry.len(), 2);
+        // Replacing the id touches no index, so `ids` still misses it...
+        let _rx2 = registry.set(TouchyKey(2), 1).unwrap();
+        assert_eq!(registry.ids().map(|k| k.0).collect::<Vec<_>>(), [1]);
+        // ...until it is deleted and created again.
+        assert!(registry.delete(&TouchyKey(2)));
+        let _rx2 = registry.set(TouchyKey(2), 1).unwrap();
+        assert_eq!(registry.ids().map(|k| k.0).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(registry.__ordered_keys(), 2, "ids() took 3's key out");
+        assert_eq!(rx1.try_recv(), Ok(5));
+        registry.try_send(&TouchyKey(1), 7).unwrap();
+        assert_eq!(rx1.try_recv(), Ok(7));
+    }
 }
 
 /// A key whose `Hash` and `Ord` are inconsistent (answer at random): lookups

@@ -92,6 +92,7 @@ fn count_outcomes(events: &[Event]) {
             Out::RxTimeout => "receive timed out",
             Out::Dropped => "receiver dropped",
             Out::Cancelled => "wait cancelled",
+            Out::Listed => "ids listed",
         };
         *outcomes.entry(kind).or_default() += 1;
     }
@@ -226,6 +227,10 @@ pub enum Op {
     /// pending.
     SendAsyncOnce(u64, u32),
     DropRx(Rx),
+    /// `ids()`, run to its end. Its result is not checked against the
+    /// model (it is no atomic snapshot), but it takes deleted ids' keys out
+    /// of the ordered set, which the quiescent check then judges.
+    Ids,
 }
 
 impl Op {
@@ -263,6 +268,8 @@ pub enum Out {
     RxClosed,
     RxTimeout,
     Dropped,
+    /// `ids()` ran (`Op::Ids`).
+    Listed,
     /// A `*Once` operation was pending after its one poll and was dropped.
     Cancelled,
 }
@@ -283,6 +290,11 @@ pub struct Scenario {
     /// only after their last `set`/`register` always terminates unless a
     /// wake-up is lost. The closer's deletes are part of the history.
     pub closer: Vec<u64>,
+    /// Deletes leave their ids' keys in the ordered set (the registry's
+    /// keeping path); otherwise every delete takes its key out at once (the
+    /// removal path). Production registries take either path by counts
+    /// (`src/registry.rs`, *Deleted ids' keys*).
+    pub keep_deleted_keys: bool,
 }
 
 /// How a loom run is bounded (shuttle runs are bounded by iterations).
@@ -345,7 +357,8 @@ impl Scenario {
     /// `self.threads`); each keeps its own index for naming and results.
     pub fn run_once(&self, order: &[usize]) {
         let tracker = std::sync::Arc::new(Tracker::default());
-        let registry = Registry::<u64, Msg>::new();
+        let registry = Registry::<u64, Msg>::new()
+            .__keep_deleted_keys(self.keep_deleted_keys.then_some((0, 1 << 20)));
         // Set-up, on the main thread before any other thread exists.
         let mut initial_rx = Vec::new();
         for (id, msgs) in &self.initial {
@@ -573,6 +586,10 @@ fn run_thread(
                 },
                 Op::Delete(id) => Out::Bool(registry.delete(&id)),
                 Op::Contains(id) => Out::Bool(registry.contains(&id)),
+                Op::Ids => {
+                    registry.ids().for_each(drop);
+                    Out::Listed
+                }
                 Op::TrySend(id, m) => try_send_out(m, registry.try_send(&id, msg(m))),
                 Op::SendTimeout(id, m) => timeout_out(
                     m,

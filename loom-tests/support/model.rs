@@ -116,6 +116,7 @@ impl Model {
                 None => false,
             })),
             Op::Contains(id) => Some(Out::Bool(self.ids.contains_key(&id))),
+            Op::Ids => Some(Out::Listed),
             Op::TrySend(id, m) => self.route(id, m, Some(Out::Full(m))),
             Op::SendTimeout(id, m) => self.route(id, m, Some(Out::Timeout(m))),
             Op::SendAsync(id, m) | Op::SendBlocking(id, m) | Op::SendAsyncOnce(id, m) => {

@@ -11,7 +11,7 @@ pub(crate) struct Keys<K> {
     list: base::SkipList<K, ()>,
 }
 
-impl<K: Ord + Send + 'static> Keys<K> {
+impl<K: Ord + Clone + Send + 'static> Keys<K> {
     pub(crate) fn new() -> Self {
         // The registry pins with `epoch::pin()`, i.e. the default collector;
         // the skip list checks that its guards come from its own collector.
@@ -20,15 +20,27 @@ impl<K: Ord + Send + 'static> Keys<K> {
         }
     }
 
-    /// Adds `key` unless it is present.
-    pub(crate) fn insert(&self, key: K, guard: &Guard) {
-        self.list.get_or_insert(key, (), guard).release(guard);
+    /// Adds `key` unless it is present. A key that is present (the common
+    /// case when ids are re-created, since a delete may leave its key in
+    /// the set) costs one read-only walk: no clone, no write.
+    pub(crate) fn insert(&self, key: &K, guard: &Guard) {
+        if self.list.get(key, guard).is_none() {
+            self.list
+                .get_or_insert(key.clone(), (), guard)
+                .release(guard);
+        }
     }
 
-    /// Removes `key` if it is present.
+    /// How many keys the set holds (a relaxed count, exact when quiescent).
+    pub(crate) fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Removes `key` if it is present, in one walk of the list (a `get`
+    /// then `Entry::remove` walked it twice).
     pub(crate) fn remove(&self, key: &K, guard: &Guard) {
-        if let Some(entry) = self.list.get(key, guard) {
-            entry.remove();
+        if let Some(entry) = self.list.remove(key, guard) {
+            entry.release(guard);
         }
     }
 

@@ -28,7 +28,7 @@ struct SendPtr<K>(*mut K);
 // SAFETY: only turned back into its `Box`; `K: Send`.
 unsafe impl<K: Send> Send for SendPtr<K> {}
 
-impl<K: Ord + Send + 'static> Keys<K> {
+impl<K: Ord + Clone + Send + 'static> Keys<K> {
     pub(crate) fn new() -> Self {
         Keys {
             keys: Mutex::new(Vec::new()),
@@ -40,11 +40,15 @@ impl<K: Ord + Send + 'static> Keys<K> {
         keys.binary_search_by(|k| unsafe { &**k }.cmp(key))
     }
 
-    pub(crate) fn insert(&self, key: K, _guard: &Guard) {
+    pub(crate) fn insert(&self, key: &K, _guard: &Guard) {
         let mut keys = lock(&self.keys);
-        if let Err(i) = Self::position(&keys, &key) {
-            keys.insert(i, Box::into_raw(Box::new(key)));
+        if let Err(i) = Self::position(&keys, key) {
+            keys.insert(i, Box::into_raw(Box::new(key.clone())));
         }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.keys).len()
     }
 
     pub(crate) fn remove(&self, key: &K, guard: &Guard) {
