@@ -113,8 +113,9 @@ storm seconds="3":
 soak ops="2e7" threads="4":
     cargo run --release --example soak -- --ops {{ops}} --threads {{threads}}
 
-# The benchmark matrix (read-heavy, mixed, churn; bench/README.md) against every peer: CSV, plots, README table (about 18 minutes here).
+# The benchmark matrix (read-heavy, mixed, churn, churn with a held pin; bench/README.md) against every peer and the Go original (installs golang-go if go is missing): CSV, plots, README table; prints its duration estimate at start.
 bench *flags:
+    bash bench/go/ensure-go.sh
     CARGO_TARGET_DIR=target/bench cargo run --release -p channel-registry-bench -- {{flags}} | tee bench/results/last-run.log
 
 # criterion micro-benchmarks (single thread) and their table in bench/results/criterion.md.

@@ -1,7 +1,9 @@
 //! The benchmark harness for `channel-registry` against its composite peers
-//! (a map crate plus `async-channel`), following the shared workload spec (read-heavy, mixed, churn; `bench/README.md`).
+//! (a map crate plus `async-channel`) and the Go daemon's original fix
+//! ([`go`]), following the shared workload spec (read-heavy, mixed, churn)
+//! plus churn with a held reclamation pin (`bench/README.md`).
 //!
-//! Every implementation is a type implementing [`Impl`]; the workers are
+//! Every Rust implementation is a type implementing [`Impl`]; the workers are
 //! generic over it (static dispatch), so every implementation pays the same
 //! harness cost.
 //!
@@ -15,6 +17,7 @@
 
 #![warn(missing_docs)]
 
+pub mod go;
 pub mod report;
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -50,6 +53,29 @@ pub trait Impl: Sync + Send + Sized + 'static {
     fn delete(&self, id: u64);
     /// Flush deferred garbage (epoch-based structures), where the API allows.
     fn quiesce(&self) {}
+    /// Enter the structure's deferred-reclamation scheme on this thread and
+    /// stay in it until the returned value is dropped: the `churn-held-pin`
+    /// cell holds one for 10 ms at a time, as a slow reader would. `None`
+    /// for structures with no deferred reclamation (nothing to hold).
+    fn hold_pin(&self) -> Option<HeldPin<'_>>;
+}
+
+/// Anything whose drop leaves a reclamation scheme: an epoch guard, a
+/// `seize` guard, an `sdd` guard (see [`Impl::hold_pin`]).
+pub trait Pinned {}
+impl<T: ?Sized> Pinned for T {}
+
+/// A held reclamation pin, released on drop.
+pub type HeldPin<'a> = Box<dyn Pinned + 'a>;
+
+/// The pin that keeps this crate's retired channels from being freed.
+///
+/// The registry currently defers its frees through crossbeam-epoch's default
+/// collector (`Registry::delete`, `reclaim`), so this is an epoch pin on that
+/// collector. It is the one place to change if the registry gets a pin of its
+/// own.
+pub fn registry_pin() -> HeldPin<'static> {
+    Box::new(crossbeam_epoch::pin())
 }
 
 /// A receiver the micro-benchmarks can take one message from.
@@ -153,6 +179,9 @@ impl Impl for Routed {
     fn quiesce(&self) {
         channel_registry::reclaim();
     }
+    fn hold_pin(&self) -> Option<HeldPin<'_>> {
+        Some(registry_pin())
+    }
 }
 
 /// `channel_registry::Registry`, sends through cached `sender(&id)` handles,
@@ -203,6 +232,9 @@ impl Impl for Cached {
     fn quiesce(&self) {
         channel_registry::reclaim();
     }
+    fn hold_pin(&self) -> Option<HeldPin<'_>> {
+        Some(registry_pin())
+    }
 }
 
 /// `Mutex<HashMap<u64, Tx>>`: the Tx is cloned under the lock, the send
@@ -239,6 +271,10 @@ impl Impl for MutexMap {
         if let Some(old) = old {
             old.close();
         }
+    }
+    /// No deferred reclamation: nothing to hold.
+    fn hold_pin(&self) -> Option<HeldPin<'_>> {
+        None
     }
 }
 
@@ -277,6 +313,10 @@ impl Impl for RwLockMap {
             old.close();
         }
     }
+    /// No deferred reclamation: nothing to hold.
+    fn hold_pin(&self) -> Option<HeldPin<'_>> {
+        None
+    }
 }
 
 /// `dashmap::DashMap<u64, Tx>`: the Tx is cloned under the shard's read
@@ -311,6 +351,10 @@ impl Impl for Dash {
         if let Some((_, old)) = self.0.remove(&id) {
             old.close();
         }
+    }
+    /// No deferred reclamation: nothing to hold.
+    fn hold_pin(&self) -> Option<HeldPin<'_>> {
+        None
     }
 }
 
@@ -348,6 +392,10 @@ impl Impl for Papaya {
         if let Some(old) = m.remove(&id) {
             old.close();
         }
+    }
+    /// The map's own `seize` guard.
+    fn hold_pin(&self) -> Option<HeldPin<'_>> {
+        Some(Box::new(self.0.guard()))
     }
 }
 
@@ -391,6 +439,11 @@ impl Impl for Skip {
             crossbeam_epoch::pin().flush();
         }
     }
+    /// An epoch pin on crossbeam-epoch's default collector, which
+    /// `SkipMap::new` uses.
+    fn hold_pin(&self) -> Option<HeldPin<'_>> {
+        Some(Box::new(crossbeam_epoch::pin()))
+    }
 }
 
 /// `scc::HashMap<u64, Tx>`: the Tx is cloned inside `read_sync` (which holds
@@ -426,6 +479,10 @@ impl Impl for Scc {
             old.close();
         }
     }
+    /// scc's `sdd` guard (`scc::Guard`).
+    fn hold_pin(&self) -> Option<HeldPin<'_>> {
+        Some(Box::new(scc::Guard::new()))
+    }
 }
 
 /// All implementation names, in the interleaving order.
@@ -439,6 +496,105 @@ pub const IMPLS: [&str; 8] = [
     Skip::NAME,
     Scc::NAME,
 ];
+
+/// The Go daemon's original fix (`bench/go/`), run as a subprocess: a row
+/// of its own, with no [`Impl`].
+pub const GO: &str = "go-mutex-map";
+
+/// Every row, in the interleaving order: the [`IMPLS`], then [`GO`].
+pub const ROWS: [&str; 9] = [
+    IMPLS[0], IMPLS[1], IMPLS[2], IMPLS[3], IMPLS[4], IMPLS[5], IMPLS[6], IMPLS[7], GO,
+];
+
+/// One workload: the op mix, and whether a thread holds a reclamation pin
+/// while the workers run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Workload {
+    /// The name in the output.
+    pub name: &'static str,
+    /// Send share, percent.
+    pub send: u64,
+    /// Set share, percent (delete takes the rest).
+    pub set: u64,
+    /// An extra thread holds [`Impl::hold_pin`] for 10 ms at a time.
+    pub held_pin: bool,
+}
+
+/// The spec's three workloads, then churn with a held pin.
+pub const WORKLOADS: [Workload; 4] = [
+    Workload {
+        name: "read-heavy",
+        send: 98,
+        set: 1,
+        held_pin: false,
+    },
+    Workload {
+        name: "mixed",
+        send: 90,
+        set: 5,
+        held_pin: false,
+    },
+    Workload {
+        name: "churn",
+        send: 0,
+        set: 50,
+        held_pin: false,
+    },
+    Workload {
+        name: "churn-held-pin",
+        send: 0,
+        set: 50,
+        held_pin: true,
+    },
+];
+
+impl Workload {
+    /// The workload called `name`.
+    pub fn by_name(name: &str) -> Option<Workload> {
+        WORKLOADS.iter().copied().find(|w| w.name == name)
+    }
+    /// Churn cells (no sends): the ones whose peak garbage is measured.
+    pub fn is_churn(&self) -> bool {
+        self.send == 0
+    }
+    /// The next op of a worker: a uniform id in `[0, keys)`, then the op by
+    /// the mix, both from `rng` (the Go row draws the same way).
+    #[inline]
+    pub fn next_op(&self, rng: &mut XorShift64Star, keys: u64) -> (u64, Op) {
+        let id = rng.below(keys);
+        let p = rng.below(100);
+        let op = if p < self.send {
+            Op::Send
+        } else if p < self.send + self.set {
+            Op::Set
+        } else {
+            Op::Delete
+        };
+        (id, op)
+    }
+}
+
+/// One operation of a workload.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Op {
+    /// Look up and try to send.
+    Send,
+    /// Install a new channel.
+    Set,
+    /// Remove the id.
+    Delete,
+}
+
+impl Op {
+    /// The name `--print-ops` prints (the Go row prints the same).
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Send => "send",
+            Op::Set => "set",
+            Op::Delete => "delete",
+        }
+    }
+}
 
 /// Calls `$body` with `$t` bound to the implementation type named `$name`.
 #[macro_export]
@@ -500,6 +656,12 @@ impl XorShift64Star {
         x ^= x >> 27;
         self.0 = x;
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// `next_u64() % n`: how the workers draw ids and ops (the modulo bias
+    /// is below 2^-43 for n up to 2^20).
+    #[inline]
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use crate::IMPLS;
+use crate::{IMPLS, ROWS};
 
 /// One run.
 #[derive(Clone, Debug)]
@@ -50,16 +50,30 @@ pub struct Row {
     pub p99: u32,
     /// p99.9, ns.
     pub p999: u32,
+    /// p99.99, ns (`None` when read from a CSV written before it existed).
+    pub p9999: Option<u32>,
+    /// The slowest sample, ns (`None` as for `p9999`).
+    pub max: Option<u32>,
     /// Number of latency samples.
     pub samples: usize,
+    /// Churn cells: peak garbage in bytes, from the untimed garbage run of
+    /// the same cell (`None` elsewhere, or when not measured).
+    pub garbage: Option<i64>,
 }
 
-const HEADER: &str = "date,rev,nproc,cpu,load_start,clock_ns,msg,impl,workload,threads,keys,ops,ops_per_worker,rep,wall_s,ops_per_sec,p50_ns,p99_ns,p999_ns,samples";
+/// The CSV header. [`read_csv`] finds columns by name, so a CSV written
+/// before `p9999_ns`, `max_ns` and `garbage_bytes` existed still reads.
+const HEADER: &str = "date,rev,nproc,cpu,load_start,clock_ns,msg,impl,workload,threads,keys,ops,ops_per_worker,rep,wall_s,ops_per_sec,p50_ns,p99_ns,p999_ns,p9999_ns,max_ns,samples,garbage_bytes";
+
+/// `Some(x)` as `x`, `None` as the empty string (an empty CSV cell).
+fn opt<T: std::fmt::Display>(x: Option<T>) -> String {
+    x.map_or(String::new(), |x| x.to_string())
+}
 
 impl Row {
-    /// The WORKLOADS.md output line.
+    /// The spec's output line, then `p9999_ns` and `max_ns` when known.
     pub fn line(&self) -> String {
-        format!(
+        let mut l = format!(
             "impl={} workload={} threads={} keys={} ops={} ops_per_sec={:.0} p50_ns={} p99_ns={} p999_ns={}",
             self.imp,
             self.workload,
@@ -70,11 +84,18 @@ impl Row {
             self.p50,
             self.p99,
             self.p999
-        )
+        );
+        if let Some(p) = self.p9999 {
+            let _ = write!(l, " p9999_ns={p}");
+        }
+        if let Some(m) = self.max {
+            let _ = write!(l, " max_ns={m}");
+        }
+        l
     }
     fn csv(&self) -> String {
         format!(
-            "{},{},{},\"{}\",{},{:.1},{},{},{},{},{},{},{},{},{:.6},{:.0},{},{},{},{}",
+            "{},{},{},\"{}\",{},{:.1},{},{},{},{},{},{},{},{},{:.6},{:.0},{},{},{},{},{},{},{}",
             self.date,
             self.rev,
             self.nproc,
@@ -94,7 +115,10 @@ impl Row {
             self.p50,
             self.p99,
             self.p999,
-            self.samples
+            opt(self.p9999),
+            opt(self.max),
+            self.samples,
+            opt(self.garbage)
         )
     }
 }
@@ -114,48 +138,88 @@ fn split_csv(line: &str) -> Vec<String> {
 }
 
 /// Writes every run (header first).
-pub fn write_csv(path: &Path, rows: &[Row]) {
+pub fn write_csv(path: &Path, rows: &[Row]) -> Result<(), String> {
     let mut s = String::from(HEADER);
     s.push('\n');
     for r in rows {
         s.push_str(&r.csv());
         s.push('\n');
     }
-    fs::write(path, s).expect("write CSV");
+    fs::write(path, s).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// Reads a CSV written by [`write_csv`].
-pub fn read_csv(path: &Path) -> Vec<Row> {
-    let text = fs::read_to_string(path).expect("read CSV");
-    text.lines()
-        .skip(1)
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let f = split_csv(l);
-            Row {
-                date: f[0].clone(),
-                rev: f[1].clone(),
-                nproc: f[2].clone(),
-                cpu: f[3].clone(),
-                load_start: f[4].clone(),
-                clock_ns: f[5].parse().unwrap(),
-                msg: f[6].clone(),
-                imp: f[7].clone(),
-                workload: f[8].clone(),
-                threads: f[9].parse().unwrap(),
-                keys: f[10].parse().unwrap(),
-                ops: f[11].parse().unwrap(),
-                ops_per_worker: f[12].parse().unwrap(),
-                rep: f[13].parse().unwrap(),
-                wall_s: f[14].parse().unwrap(),
-                ops_per_sec: f[15].parse().unwrap(),
-                p50: f[16].parse().unwrap(),
-                p99: f[17].parse().unwrap(),
-                p999: f[18].parse().unwrap(),
-                samples: f[19].parse().unwrap(),
-            }
+/// A CSV line's cells, looked up by the header's column names.
+struct Cells<'a> {
+    names: &'a [String],
+    cells: Vec<String>,
+    line: usize,
+}
+
+impl Cells<'_> {
+    fn raw(&self, name: &str) -> Option<&str> {
+        let i = self.names.iter().position(|n| n == name)?;
+        self.cells.get(i).map(String::as_str)
+    }
+    /// A column every CSV of this harness has.
+    fn get<T: std::str::FromStr>(&self, name: &str) -> Result<T, String> {
+        let v = self
+            .raw(name)
+            .ok_or_else(|| format!("line {}: no {name} column", self.line))?;
+        v.parse()
+            .map_err(|_| format!("line {}: {name}: cannot parse {v:?}", self.line))
+    }
+    /// A column added later: absent or empty is `None`.
+    fn opt<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, String> {
+        match self.raw(name) {
+            None | Some("") => Ok(None),
+            Some(_) => self.get(name).map(Some),
+        }
+    }
+}
+
+/// Reads a CSV written by [`write_csv`], or by the harness before the
+/// p99.99, max and garbage columns existed (those are then `None`).
+pub fn read_csv(path: &Path) -> Result<Vec<Row>, String> {
+    let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut lines = text.lines();
+    let names = split_csv(lines.next().unwrap_or(""));
+    let rows = lines
+        .enumerate()
+        .filter(|(_, l)| !l.is_empty())
+        .map(|(i, l)| {
+            let c = Cells {
+                names: &names,
+                cells: split_csv(l),
+                line: i + 2,
+            };
+            Ok(Row {
+                date: c.get("date")?,
+                rev: c.get("rev")?,
+                nproc: c.get("nproc")?,
+                cpu: c.get("cpu")?,
+                load_start: c.get("load_start")?,
+                clock_ns: c.get("clock_ns")?,
+                msg: c.get("msg")?,
+                imp: c.get("impl")?,
+                workload: c.get("workload")?,
+                threads: c.get("threads")?,
+                keys: c.get("keys")?,
+                ops: c.get("ops")?,
+                ops_per_worker: c.get("ops_per_worker")?,
+                rep: c.get("rep")?,
+                wall_s: c.get("wall_s")?,
+                ops_per_sec: c.get("ops_per_sec")?,
+                p50: c.get("p50_ns")?,
+                p99: c.get("p99_ns")?,
+                p999: c.get("p999_ns")?,
+                p9999: c.opt("p9999_ns")?,
+                max: c.opt("max_ns")?,
+                samples: c.get("samples")?,
+                garbage: c.opt("garbage_bytes")?,
+            })
         })
-        .collect()
+        .collect::<Result<Vec<Row>, String>>();
+    rows.map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// One memory figure.
@@ -193,7 +257,7 @@ impl MemRow {
 }
 
 /// Writes the memory figures.
-pub fn write_mem_csv(path: &Path, rows: &[MemRow]) {
+pub fn write_mem_csv(path: &Path, rows: &[MemRow]) -> Result<(), String> {
     let mut s = String::from("kind,impl,keys,threads,bytes\n");
     for r in rows {
         let _ = writeln!(
@@ -202,7 +266,7 @@ pub fn write_mem_csv(path: &Path, rows: &[MemRow]) {
             r.kind, r.imp, r.keys, r.threads, r.bytes
         );
     }
-    fs::write(path, s).expect("write memory CSV");
+    fs::write(path, s).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// Reads [`write_mem_csv`]'s file (empty if absent).
@@ -237,8 +301,31 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// (workload, keys, threads, impl) → (median ops/s, median p99.9, runs).
-pub type Medians = BTreeMap<(String, usize, usize, String), (f64, f64, usize)>;
+/// The median of the values present; `None` if none is.
+fn median_opt(v: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    let v: Vec<f64> = v.flatten().collect();
+    (!v.is_empty()).then(|| median(v))
+}
+
+/// The medians of one (workload, keys, threads, impl) over its repetitions.
+#[derive(Clone, Debug)]
+pub struct Med {
+    /// Throughput, ops/s.
+    pub ops_per_sec: f64,
+    /// p99.9, ns.
+    pub p999: f64,
+    /// p99.99, ns (absent in CSVs from before it existed).
+    pub p9999: Option<f64>,
+    /// Slowest sample, ns (likewise).
+    pub max: Option<f64>,
+    /// Peak garbage, bytes (churn cells).
+    pub garbage: Option<f64>,
+    /// Repetitions.
+    pub runs: usize,
+}
+
+/// (workload, keys, threads, impl) → medians over repetitions.
+pub type Medians = BTreeMap<(String, usize, usize, String), Med>;
 
 /// Medians over repetitions.
 pub fn medians(rows: &[Row]) -> Medians {
@@ -250,19 +337,24 @@ pub fn medians(rows: &[Row]) -> Medians {
     }
     g.into_iter()
         .map(|(k, v)| {
-            let t = median(v.iter().map(|r| r.ops_per_sec).collect());
-            let p = median(v.iter().map(|r| r.p999 as f64).collect());
-            (k, (t, p, v.len()))
+            let med = Med {
+                ops_per_sec: median(v.iter().map(|r| r.ops_per_sec).collect()),
+                p999: median(v.iter().map(|r| r.p999 as f64).collect()),
+                p9999: median_opt(v.iter().map(|r| r.p9999.map(f64::from))),
+                max: median_opt(v.iter().map(|r| r.max.map(f64::from))),
+                garbage: median_opt(v.iter().map(|r| r.garbage.map(|g| g as f64))),
+                runs: v.len(),
+            };
+            (k, med)
         })
         .collect()
 }
 
-const ORDER: [&str; 3] = ["read-heavy", "mixed", "churn"];
+const ORDER: [&str; 4] = ["read-heavy", "mixed", "churn", "churn-held-pin"];
 const OURS: [&str; 2] = ["registry-routed", "registry-cached"];
 
 fn ordered_impls(m: &Medians) -> Vec<String> {
-    IMPLS
-        .iter()
+    ROWS.iter()
         .filter(|i| m.keys().any(|k| k.3 == **i))
         .map(|s| s.to_string())
         .collect()
@@ -285,7 +377,7 @@ fn best_peer(m: &Medians, w: &str, k: usize, t: usize, impls: &[String]) -> Opti
         .filter(|i| !OURS.contains(&i.as_str()))
         .filter_map(|i| {
             m.get(&(w.to_string(), k, t, i.clone()))
-                .map(|v| (i.clone(), v.0))
+                .map(|v| (i.clone(), v.ops_per_sec))
         })
         .max_by(|a, b| a.1.partial_cmp(&b.1).unwrap())
 }
@@ -294,35 +386,56 @@ fn mops(x: f64) -> String {
     format!("{:.2}", x / 1e6)
 }
 
+/// The header row and rule of a table with one column per impl.
+fn table_head(first: &str, impls: &[String], tail: &[&str]) -> String {
+    let mut s = format!("| {first} |");
+    for i in impls.iter().map(String::as_str).chain(tail.iter().copied()) {
+        let _ = write!(s, " {i} |");
+    }
+    s.push_str("\n|");
+    for _ in 0..first.matches(" | ").count() + 1 + impls.len() + tail.len() {
+        s.push_str("---|");
+    }
+    s.push('\n');
+    s
+}
+
+/// One row of per-impl cells: `cell` formats an impl's medians ("–" if the
+/// impl has no run in this configuration).
+fn impl_cells(
+    m: &Medians,
+    (w, k, t): (&str, usize, usize),
+    impls: &[String],
+    cell: impl Fn(&Med) -> String,
+) -> String {
+    let mut s = String::new();
+    for i in impls {
+        match m.get(&(w.to_string(), k, t, i.clone())) {
+            Some(v) => {
+                let _ = write!(s, " {} |", cell(v));
+            }
+            None => s.push_str(" – |"),
+        }
+    }
+    s
+}
+
 /// The full medians table (Mops/s, every impl) with ratios to the best peer.
 pub fn medians_markdown(rows: &[Row]) -> String {
     let m = medians(rows);
     let impls = ordered_impls(&m);
-    let mut s = String::new();
-    let _ = write!(s, "| workload | keys | threads |");
-    for i in &impls {
-        let _ = write!(s, " {i} |");
-    }
-    let _ = writeln!(s, " best peer | routed ÷ best | cached ÷ best |");
-    let _ = write!(s, "|---|---|---|");
-    for _ in &impls {
-        s.push_str("---|");
-    }
-    s.push_str("---|---|---|\n");
+    let mut s = table_head(
+        "workload | keys | threads",
+        &impls,
+        &["best peer", "routed ÷ best", "cached ÷ best"],
+    );
     for (w, k, t) in configs(&m) {
         let _ = write!(s, "| {w} | {k} | {t} |");
-        for i in &impls {
-            match m.get(&(w.clone(), k, t, i.clone())) {
-                Some(v) => {
-                    let _ = write!(s, " {} |", mops(v.0));
-                }
-                None => s.push_str(" – |"),
-            }
-        }
+        s.push_str(&impl_cells(&m, (&w, k, t), &impls, |v| mops(v.ops_per_sec)));
         let best = best_peer(&m, &w, k, t, &impls);
         let ratio = |o: &str| -> String {
             match (&best, m.get(&(w.clone(), k, t, o.to_string()))) {
-                (Some((_, b)), Some(v)) => format!("{:.2}", v.0 / b),
+                (Some((_, b)), Some(v)) => format!("{:.2}", v.ops_per_sec / b),
                 _ => "–".into(),
             }
         };
@@ -337,34 +450,75 @@ pub fn medians_markdown(rows: &[Row]) -> String {
     s
 }
 
-/// p99.9 (ns) at the highest thread count, every impl.
-pub fn p999_markdown(rows: &[Row]) -> String {
+/// What the latency samples of `rows` rest on: samples per worker, and how
+/// many of the slowest decide p99.9 and p99.99 (one op in 64 is timed).
+pub fn sampling_note(rows: &[Row]) -> String {
+    let per_worker = rows.first().map_or(0, |r| r.ops_per_worker) as f64 / 64.0;
+    format!(
+        "one op in 64 is timed, so a run has {per_worker:.0} samples per worker: p99.9 is decided by \
+         the slowest ~{:.1} samples per worker, p99.99 by the slowest ~{:.1} per worker (a handful \
+         per run: read it as an order of magnitude), max by the single slowest of the run",
+        per_worker * 1e-3,
+        per_worker * 1e-4
+    )
+}
+
+/// Latency medians, ns: p99.9 / p99.99 / max per impl, at `threads` only
+/// (`None`: every configuration).
+pub fn latency_markdown(rows: &[Row], threads: Option<usize>) -> String {
     let m = medians(rows);
     let impls = ordered_impls(&m);
-    let tmax = m.keys().map(|k| k.2).max().unwrap_or(0);
-    let mut s = format!("| p99.9 ns, {tmax} threads | keys |");
-    for i in &impls {
-        let _ = write!(s, " {i} |");
-    }
-    s.push('\n');
-    s.push_str("|---|---|");
-    for _ in &impls {
-        s.push_str("---|");
-    }
-    s.push('\n');
+    let mut s = format!(
+        "Latency, ns, p99.9 / p99.99 / max (medians over repetitions; {}):\n\n",
+        sampling_note(rows)
+    );
+    s.push_str(&table_head("workload | keys | threads", &impls, &[]));
+    let ns = |x: Option<f64>| x.map_or("–".into(), |x| format!("{x:.0}"));
     for (w, k, t) in configs(&m) {
-        if t != tmax {
+        if threads.is_some_and(|x| x != t) {
             continue;
         }
-        let _ = write!(s, "| {w} | {k} |");
-        for i in &impls {
-            match m.get(&(w.clone(), k, t, i.clone())) {
-                Some(v) => {
-                    let _ = write!(s, " {:.0} |", v.1);
-                }
-                None => s.push_str(" – |"),
-            }
+        let _ = write!(s, "| {w} | {k} | {t} |");
+        s.push_str(&impl_cells(&m, (&w, k, t), &impls, |v| {
+            format!("{} / {} / {}", ns(Some(v.p999)), ns(v.p9999), ns(v.max))
+        }));
+        s.push('\n');
+    }
+    s
+}
+
+/// The definition of peak garbage, for the tables' headers.
+pub const GARBAGE_DEFINITION: &str = "peak garbage, KiB: an untimed run of the same cell \
+(same ids, threads, op sequence and held pin; `--mem-ops` ops per worker; receivers dropped at once, so \
+the harness keeps no retired channel alive) in a child process with the counting allocator on; \
+garbage = the highest live heap during the run − the live heap right after the prefill (all ids \
+registered, deferred frees flushed, every thread started). The Go row: Go's heap objects \
+(live, or dead and not yet swept) sampled every 1 ms, peak − the heap after the prefill and a \
+full collection";
+
+/// Peak garbage medians (KiB) of the churn cells, at `threads` only
+/// (`None`: every thread count). Empty if no row has a garbage figure.
+pub fn garbage_markdown(rows: &[Row], threads: Option<usize>) -> String {
+    let m = medians(rows);
+    if m.values().all(|v| v.garbage.is_none()) {
+        return String::new();
+    }
+    let impls = ordered_impls(&m);
+    let mut s = format!("{GARBAGE_DEFINITION}:\n\n");
+    s.push_str(&table_head("workload | keys | threads", &impls, &[]));
+    for (w, k, t) in configs(&m) {
+        let has = impls.iter().any(|i| {
+            m.get(&(w.clone(), k, t, i.clone()))
+                .is_some_and(|v| v.garbage.is_some())
+        });
+        if !has || threads.is_some_and(|x| x != t) {
+            continue;
         }
+        let _ = write!(s, "| {w} | {k} | {t} |");
+        s.push_str(&impl_cells(&m, (&w, k, t), &impls, |v| {
+            v.garbage
+                .map_or("–".into(), |g| format!("{:.0}", g / 1024.0))
+        }));
         s.push('\n');
     }
     s
@@ -375,7 +529,7 @@ pub fn memory_markdown(mem: &[MemRow]) -> String {
     if mem.is_empty() {
         return String::new();
     }
-    let impls: Vec<&str> = IMPLS
+    let impls: Vec<&str> = ROWS
         .iter()
         .copied()
         .filter(|i| mem.iter().any(|r| r.imp == *i))
@@ -422,7 +576,7 @@ pub fn memory_markdown(mem: &[MemRow]) -> String {
     s
 }
 
-const COLORS: [RGBColor; 8] = [
+const COLORS: [RGBColor; 9] = [
     RGBColor(214, 39, 40),
     RGBColor(255, 127, 14),
     RGBColor(31, 119, 180),
@@ -431,10 +585,11 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
     RGBColor(23, 190, 207),
+    RGBColor(127, 127, 127),
 ];
 
 fn color(imp: &str) -> RGBColor {
-    COLORS[IMPLS.iter().position(|i| *i == imp).unwrap_or(0) % COLORS.len()]
+    COLORS[ROWS.iter().position(|i| *i == imp).unwrap_or(0) % COLORS.len()]
 }
 
 /// Throughput against threads, one panel per (workload, keys).
@@ -461,7 +616,7 @@ fn plot_throughput(m: &Medians, path: &Path) -> Result<(), Box<dyn std::error::E
             let pts = |i: &str| -> Vec<(f64, f64)> {
                 m.iter()
                     .filter(|(key, _)| key.0 == *w && key.1 == *k && key.3 == i)
-                    .map(|(key, v)| (key.2 as f64, v.0 / 1e6))
+                    .map(|(key, v)| (key.2 as f64, v.ops_per_sec / 1e6))
                     .collect()
             };
             let ymax = impls
@@ -507,9 +662,14 @@ fn plot_throughput(m: &Medians, path: &Path) -> Result<(), Box<dyn std::error::E
     Ok(())
 }
 
-/// p99.9 at the highest thread count: bars per impl, one panel per
-/// (workload, keys).
-fn plot_p999(m: &Medians, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
+/// A tail percentile (`label`, read by `metric`) at the highest thread
+/// count: bars per impl, one panel per (workload, keys).
+fn plot_tail(
+    m: &Medians,
+    path: &Path,
+    label: &str,
+    metric: fn(&Med) -> Option<f64>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let impls = ordered_impls(m);
     let tmax = m.keys().map(|k| k.2).max().unwrap_or(8);
     let cfgs: Vec<(String, usize)> = configs(m)
@@ -527,14 +687,15 @@ fn plot_p999(m: &Medians, path: &Path) -> Result<(), Box<dyn std::error::Error>>
             .enumerate()
             .filter_map(|(n, i)| {
                 m.get(&(w.clone(), *k, tmax, i.clone()))
-                    .map(|v| (n, v.1 / 1000.0))
+                    .and_then(metric)
+                    .map(|v| (n, v / 1000.0))
             })
             .collect();
         let ymax = vals.iter().map(|v| v.1).fold(0.0, f64::max) * 2.0;
         let names = impls.clone();
         let mut chart = ChartBuilder::on(area)
             .caption(
-                format!("p99.9 at {tmax} threads: {w}, {k} ids"),
+                format!("{label} at {tmax} threads: {w}, {k} ids"),
                 ("sans-serif", 16),
             )
             .margin(8)
@@ -576,41 +737,84 @@ fn plot_p999(m: &Medians, path: &Path) -> Result<(), Box<dyn std::error::Error>>
 
 /// Plots, medians file and the README block, from the rows of one
 /// invocation (and the memory figures).
-pub fn render(rows: &[Row], mem: &[MemRow], bench_dir: &Path) {
+pub fn render(rows: &[Row], mem: &[MemRow], bench_dir: &Path) -> Result<(), String> {
     let m = medians(rows);
     let res = bench_dir.join("results");
-    fs::create_dir_all(&res).unwrap();
-    plot_throughput(&m, &res.join("throughput.svg")).expect("plot throughput");
-    plot_p999(&m, &res.join("p999.svg")).expect("plot p99.9");
-    let first = &rows[0];
+    let io = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
+    fs::create_dir_all(&res).map_err(|e| io(&res.display().to_string(), &e))?;
+    plot_throughput(&m, &res.join("throughput.svg")).map_err(|e| io("plot throughput", &e))?;
+    plot_tail(&m, &res.join("p999.svg"), "p99.9", |v| Some(v.p999))
+        .map_err(|e| io("plot p99.9", &e))?;
+    plot_tail(&m, &res.join("p9999.svg"), "p99.99", |v| v.p9999)
+        .map_err(|e| io("plot p99.99", &e))?;
+    let first = rows.first().ok_or("no runs to render")?;
     let reps = rows.iter().map(|r| r.rep).max().unwrap_or(0) + 1;
+    let tmax = rows.iter().map(|r| r.threads).max().unwrap_or(0);
     let mut s = String::new();
     let _ = writeln!(
         s,
         "Taken {} on {} ({} CPUs), load average at start {}, rev {}; \
-         {} ops per worker, medians of {} interleaved repetitions; message `&'static str`; \
-         every impl keeps the receivers of current channels alive; latency from one op in \
-         every 64, timed at a random offset in its block. `just bench` regenerates \
-         this block, the plots and `bench/results/runs.csv` (every run); `bench/README.md` \
-         describes the harness and each peer.\n",
+         {} ops per worker, medians of {} interleaved repetitions; message `&'static str` \
+         (the Go row: a constant `string`); every Rust impl keeps the receivers of current \
+         channels alive; latency from one op in every 64, timed at a random offset in its \
+         block. `just bench` regenerates this block, the plots and `bench/results/runs.csv` \
+         (every run); `bench/README.md` describes the harness and each row.\n",
         first.date, first.cpu, first.nproc, first.load_start, first.rev, first.ops_per_worker, reps
     );
     let _ = writeln!(
         s,
-        "![throughput against threads](bench/results/throughput.svg)\n\n![p99.9 at 8 threads](bench/results/p999.svg)\n"
+        "![throughput against threads](bench/results/throughput.svg)\n\n\
+         ![p99.9 at {tmax} threads](bench/results/p999.svg)\n\n\
+         ![p99.99 at {tmax} threads](bench/results/p9999.svg)\n"
     );
-    // The short table: ours against the best peer.
-    let impls = ordered_impls(&m);
-    let _ = writeln!(
-        s,
-        "Throughput, Mops/s (ratio = ours ÷ best peer):\n\n| workload | ids | threads | routed | cached | best peer | routed ratio | cached ratio |\n|---|---|---|---|---|---|---|---|"
+    s.push_str(&short_table(&m, &[2, 8]));
+    let _ = writeln!(s, "\n{}", latency_markdown(rows, Some(tmax)));
+    let gm = garbage_markdown(rows, None);
+    if !gm.is_empty() {
+        let _ = writeln!(s, "{gm}");
+    }
+    let mm = memory_markdown(mem);
+    if !mm.is_empty() {
+        let _ = writeln!(s, "{mm}");
+    }
+    let _ = writeln!(s, "Every median, per impl: `bench/results/medians.md`.");
+    let full = format!(
+        "# Medians\n\n{}\n\n{}\n{}\n{}\n{}",
+        s.lines().next().unwrap_or(""),
+        medians_markdown(rows),
+        latency_markdown(rows, None),
+        garbage_markdown(rows, None),
+        memory_markdown(mem)
     );
-    for (w, k, t) in configs(&m) {
-        if t != 2 && t != 8 {
+    let medians_md = res.join("medians.md");
+    fs::write(&medians_md, full).map_err(|e| io(&medians_md.display().to_string(), &e))?;
+    let readme = bench_dir.join("../README.md");
+    if let Ok(text) = fs::read_to_string(&readme) {
+        let (a, b) = ("<!-- bench-table:start -->", "<!-- bench-table:end -->");
+        if let (Some(i), Some(j)) = (text.find(a), text.find(b)) {
+            let new = format!("{}{}\n{}{}", &text[..i + a.len()], "", s, &text[j..]);
+            fs::write(&readme, new).map_err(|e| io(&readme.display().to_string(), &e))?;
+        }
+    }
+    Ok(())
+}
+
+/// The README's short throughput table: ours against the best peer, at the
+/// given thread counts.
+fn short_table(m: &Medians, threads: &[usize]) -> String {
+    let impls = ordered_impls(m);
+    let mut s = String::from(
+        "Throughput, Mops/s (ratio = ours ÷ best peer):\n\n| workload | ids | threads | routed | cached | best peer | routed ratio | cached ratio |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for (w, k, t) in configs(m) {
+        if !threads.contains(&t) {
             continue;
         }
-        let get = |i: &str| m.get(&(w.clone(), k, t, i.to_string())).map(|v| v.0);
-        let best = best_peer(&m, &w, k, t, &impls);
+        let get = |i: &str| {
+            m.get(&(w.clone(), k, t, i.to_string()))
+                .map(|v| v.ops_per_sec)
+        };
+        let best = best_peer(m, &w, k, t, &impls);
         let cell = |x: Option<f64>| x.map_or("–".into(), mops);
         let ratio = |x: Option<f64>| match (x, &best) {
             (Some(x), Some((_, b))) => format!("{:.2}", x / b),
@@ -627,28 +831,7 @@ pub fn render(rows: &[Row], mem: &[MemRow], bench_dir: &Path) {
             ratio(get(OURS[1]))
         );
     }
-    let _ = writeln!(s, "\n{}", p999_markdown(rows));
-    let mm = memory_markdown(mem);
-    if !mm.is_empty() {
-        let _ = writeln!(s, "{mm}");
-    }
-    let _ = writeln!(s, "Every median, per impl: `bench/results/medians.md`.");
-    let full = format!(
-        "# Medians\n\n{}\n\n{}\n{}\n{}",
-        s.lines().next().unwrap_or(""),
-        medians_markdown(rows),
-        p999_markdown(rows),
-        memory_markdown(mem)
-    );
-    fs::write(res.join("medians.md"), full).unwrap();
-    let readme = bench_dir.join("../README.md");
-    if let Ok(text) = fs::read_to_string(&readme) {
-        let (a, b) = ("<!-- bench-table:start -->", "<!-- bench-table:end -->");
-        if let (Some(i), Some(j)) = (text.find(a), text.find(b)) {
-            let new = format!("{}{}\n{}{}", &text[..i + a.len()], "", s, &text[j..]);
-            fs::write(&readme, new).unwrap();
-        }
-    }
+    s
 }
 
 /// The criterion medians (ns per op) from `dir` (`$CARGO_TARGET_DIR/criterion`).

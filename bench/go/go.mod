@@ -1,0 +1,3 @@
+module channel-registry-bench/go-mutex-map
+
+go 1.19
