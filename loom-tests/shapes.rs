@@ -155,6 +155,26 @@ fn try_recv_then_send_timeout_vs_try_recv() {
     .check(Bound::Exhaustive);
 }
 
+/// The receiver is dropped, then the id is deleted, while another thread
+/// sends to it: the registry's count is the generation's last, so the
+/// delete's retirement frees it, and the send may still be pushing into it
+/// under its pin. The release must wait for the epoch. Catches
+/// `release_skips_epoch` (the generation's `Built` mark, cleared by its
+/// teardown, races the send's use of it).
+#[test]
+fn drop_rx_then_delete_vs_try_send() {
+    one_id(
+        "seq: drop_rx,delete || try_send",
+        1,
+        vec![],
+        vec![
+            vec![Op::DropRx(R0), Op::Delete(1)],
+            vec![Op::TrySend(1, 10)],
+        ],
+    )
+    .check(Bound::Exhaustive);
+}
+
 // ---- helpers ----------------------------------------------------------------
 
 /// `contains` meets the delete's claimed generation and finishes the

@@ -127,7 +127,10 @@
 //! deferred only by the thread that moved the slot past it, so a thread that
 //! pins afterwards cannot load it; a thread pinned before can, and it can also
 //! reach the successor through `successor`, which is alive for the same
-//! reason (the slot had not moved past it when that thread pinned).
+//! reason (the slot had not moved past it when that thread pinned). The
+//! release itself goes through [`crate::reclaim`]: the epoch decides when,
+//! and the thread whose pin collects it frees it later, a few per `set`,
+//! `register` or `delete`, so no call pays for hundreds of teardowns.
 
 use std::hash::Hash;
 use std::marker::PhantomData;
@@ -142,6 +145,7 @@ use crate::chan::{Chan, SendWait, check_capacity, clone_counted, deleted};
 use crate::error::{CapacityError, RegisterError, SendError, SendTimeoutError, TrySendError};
 use crate::index::{HashIndex, Keys, Node};
 use crate::receiver::Receiver;
+use crate::reclaim;
 use crate::sender::Sender;
 use crate::sync::{self, Arc, AtomicPtr, AtomicUsize, Guard, Ordering, fence};
 
@@ -310,6 +314,14 @@ where
         self.points.buckets(&sync::pin())
     }
 
+    /// How many migrations the point index has completed: a deterministic
+    /// measure of the work of growing it, for tests that filling it stays
+    /// linear.
+    #[doc(hidden)]
+    pub fn __index_migrations(&self) -> u64 {
+        self.points.migrations(&sync::pin())
+    }
+
     /// How many buckets past its home bucket `id`'s entry sits in the point
     /// index (`None` if it has none): a deterministic measure of lookup cost,
     /// for tests of collision resistance.
@@ -355,6 +367,8 @@ where
         let (receiver, chan) = new_generation(capacity);
         let installed = self.install(id, chan, Occupied::Replace, &guard);
         debug_assert!(installed.is_ok());
+        drop(guard);
+        reclaim::tear_down_some();
         Ok(receiver)
     }
 
@@ -369,7 +383,10 @@ where
         check_capacity::<T>(capacity)?;
         let guard = sync::pin();
         let (receiver, chan) = new_generation(capacity);
-        match self.install(id, chan, Occupied::Refuse, &guard) {
+        let installed = self.install(id, chan, Occupied::Refuse, &guard);
+        drop(guard);
+        reclaim::tear_down_some();
+        match installed {
             Ok(()) => Ok(receiver),
             Err(Refused) => Err(RegisterError::Occupied),
         }
@@ -382,9 +399,15 @@ where
     /// receiver waiting on it wakes, drains what was buffered, then sees
     /// `Closed`.
     pub fn delete(&self, id: &K) -> bool {
-        let guard = sync::pin();
+        let deleted = self.delete_pinned(id, &sync::pin());
+        reclaim::tear_down_some();
+        deleted
+    }
+
+    /// `delete`'s work, under `guard`.
+    fn delete_pinned(&self, id: &K, guard: &Guard) -> bool {
         loop {
-            let Some(node) = self.points.get(id, &guard) else {
+            let Some(node) = self.points.get(id, guard) else {
                 return false;
             };
             let current = node.value.load();
@@ -397,10 +420,10 @@ where
             chan.close();
             match chan.claim(deleted()) {
                 Ok(()) => {
-                    self.finish_retire(node, current, deleted(), &guard);
+                    self.finish_retire(node, current, deleted(), guard);
                     return true;
                 }
-                Err(successor) => self.finish_retire(node, current, successor, &guard),
+                Err(successor) => self.finish_retire(node, current, successor, guard),
             }
         }
     }
@@ -792,20 +815,15 @@ where
         #[cfg(channel_registry_broken = "close_after_advance")]
         // SAFETY: as above.
         unsafe { &*old }.close();
-        let old = SendPtr(old);
         crate::sync::retire_fence();
         // SAFETY: the slot no longer points at `old`, and nothing else that a
         // thread pinning from now on can reach does (module docs); the
-        // registry's count of it is released after every current pin ends.
-        // Deferred *before* the id leaves the indexes below: that runs the
-        // user's `Hash` and `Ord`, which may panic, and the release must not
-        // be skipped.
-        unsafe {
-            guard.defer_unchecked(move || {
-                let old = old;
-                drop(Arc::from_raw(old.0));
-            });
-        }
+        // registry's count of it is released after every current pin ends,
+        // by `release_generation`, on any thread (`Chan<T>` is `Send + Sync`
+        // for `T: Send`). Deferred *before* the id leaves the indexes below:
+        // that runs the user's `Hash` and `Ord`, which may panic, and the
+        // release must not be skipped.
+        unsafe { reclaim::defer(guard, old.cast(), release_generation::<T>) };
         if successor == deleted() {
             self.live.fetch_sub(1, Ordering::Relaxed);
             self.points.remove(node, guard);
@@ -816,36 +834,16 @@ where
     }
 }
 
-/// Frees retired channels that no thread can reach any more, now.
+/// Releases the registry's count of a retired generation (`reclaim::defer`).
 ///
-/// `delete` and replacing `set` hand the registry's reference to a retired
-/// channel to `crossbeam-epoch`, which frees it once every thread that was
-/// pinned at the time has unpinned; the epoch normally advances as threads
-/// pin and accumulate garbage. A service that wants the memory back at a
-/// quiet moment (or a test that counts it) calls this: it flushes the calling
-/// thread's deferred frees to the global queue and advances the epoch a few
-/// times, running every deferred free that became safe.
+/// # Safety
 ///
-/// It cannot free what is still reachable from a pinned thread, nor garbage
-/// that another live thread has deferred but not yet flushed (up to 64
-/// entries per thread; a thread flushes them when it exits). A retired
-/// channel whose [`Receiver`] or [`Sender`] handles are still alive is not
-/// freed by this either: they keep it, by design.
-pub fn reclaim() {
-    // Garbage sealed in epoch `e` is freed once the global epoch reaches
-    // `e + 2`; each flush advances it at most once.
-    for _ in 0..3 {
-        sync::pin().flush();
-    }
+/// `ptr` is an `Arc::into_raw` pointer of an `Arc<Chan<T>>` whose count the
+/// registry owned, released once.
+unsafe fn release_generation<T>(ptr: *mut ()) {
+    // SAFETY: the caller's contract.
+    drop(unsafe { Arc::from_raw(ptr.cast::<Chan<T>>()) });
 }
-
-/// A raw generation pointer moved into a deferred function. The function
-/// runs on whichever thread collects the garbage; `Chan<T>` is `Send + Sync`
-/// for `T: Send`.
-struct SendPtr<T>(*mut Chan<T>);
-// SAFETY: see the type's docs; the pointer is only turned back into the
-// `Arc` it came from.
-unsafe impl<T: Send> Send for SendPtr<T> {}
 
 /// `install` found the id occupied and was told not to replace.
 struct Refused;

@@ -52,6 +52,7 @@ mod imp {
     pub(crate) use super::cell::UnsafeCell;
     pub(crate) use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering, fence};
     pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
+    pub(crate) use std::thread_local;
 
     pub(crate) mod thread {
         pub(crate) use std::thread::{Thread, current, park, park_timeout};
@@ -80,12 +81,17 @@ mod imp {
     /// free (see the loom version).
     #[inline(always)]
     pub(crate) fn retire_fence() {}
+
+    /// Nothing: as for `retire_fence`.
+    #[inline(always)]
+    pub(crate) fn releasing() {}
 }
 
 #[cfg(loom)]
 mod imp {
     pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicUsize, fence};
     pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
+    pub(crate) use loom::thread_local;
     pub(crate) use std::sync::atomic::Ordering;
 
     pub(crate) mod thread {
@@ -114,7 +120,7 @@ mod imp {
     /// happens-before that crossbeam-epoch's own fences provide and that
     /// loom cannot see while epoch is a black box (module docs).
     #[cfg(not(crossbeam_loom))]
-    pub(crate) fn pin() -> crossbeam_epoch::Guard {
+    pub(crate) fn pin() -> Pinned {
         use crossbeam_epoch::{Collector, LocalHandle};
         loom::lazy_static! {
             static ref COLLECTOR: Collector = Collector::new();
@@ -124,8 +130,55 @@ mod imp {
         }
         let guard = HANDLE.with(|handle| handle.pin());
         fence(std::sync::atomic::Ordering::SeqCst);
-        guard
+        Pinned(guard)
     }
+
+    /// The other half of what loom cannot see while epoch is a black box:
+    /// a deferred function runs only after every guard pinned before the
+    /// defer was dropped, and each drop happens before it. Every unpin is a
+    /// release RMW on one word of this execution, and every deferred
+    /// function of the crate starts with an acquire RMW on it
+    /// ([`releasing`]), which reads the last unpin (the real epoch has run
+    /// the function after it). Without it, a release of an object that the
+    /// real epoch allows would be a race to loom, since under loom an
+    /// object's teardown writes its `Built` mark.
+    #[cfg(not(crossbeam_loom))]
+    fn unpins() -> &'static AtomicUsize {
+        loom::lazy_static! {
+            static ref UNPINS: AtomicUsize = AtomicUsize::new(0);
+        }
+        &UNPINS
+    }
+
+    /// A pinned guard whose drop is visible to loom (see `unpins`).
+    #[cfg(not(crossbeam_loom))]
+    pub(crate) struct Pinned(crossbeam_epoch::Guard);
+
+    #[cfg(not(crossbeam_loom))]
+    impl std::ops::Deref for Pinned {
+        type Target = crossbeam_epoch::Guard;
+        fn deref(&self) -> &crossbeam_epoch::Guard {
+            &self.0
+        }
+    }
+
+    #[cfg(not(crossbeam_loom))]
+    impl Drop for Pinned {
+        fn drop(&mut self) {
+            // Before the real unpin (the field drops after this).
+            unpins().fetch_add(1, std::sync::atomic::Ordering::Release);
+        }
+    }
+
+    /// Starts every deferred function of the crate (see `unpins`).
+    #[cfg(not(crossbeam_loom))]
+    pub(crate) fn releasing() {
+        unpins().fetch_add(0, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Epoch is modelled by loom itself here: nothing to add.
+    #[cfg(crossbeam_loom)]
+    pub(crate) fn releasing() {}
 
     /// Runs by a thread that has unlinked something and is about to defer
     /// its free (module docs).
@@ -144,6 +197,7 @@ mod imp {
     pub(crate) use super::cell::UnsafeCell;
     pub(crate) use shuttle::sync::atomic::{AtomicPtr, AtomicUsize, Ordering, fence};
     pub(crate) use shuttle::sync::{Arc, Mutex, MutexGuard};
+    pub(crate) use shuttle::thread_local;
 
     pub(crate) mod thread {
         pub(crate) use shuttle::thread::{Thread, current, park};
@@ -184,6 +238,9 @@ mod imp {
     /// time, so a load never returns a value older than a store that came
     /// before it in the schedule.
     pub(crate) fn retire_fence() {}
+
+    /// Nothing, as for `retire_fence`.
+    pub(crate) fn releasing() {}
 }
 
 #[cfg(not(loom))]
@@ -250,8 +307,25 @@ impl Built {
     pub(crate) fn check(&self) {
         // SAFETY: written once, at construction; loom checks that the write
         // happens before this read.
-        self.0
-            .with(|p| assert!(unsafe { *p }, "an object used before it was built"));
+        self.0.with(|p| {
+            assert!(
+                unsafe { *p },
+                "an object used before it was built or after it was released"
+            )
+        });
+    }
+}
+
+/// Under loom the mark is also written when the object is torn down, so a
+/// thread that uses an object concurrently with its release (a release
+/// that came too early: the negative control `release_skips_epoch`) is a
+/// causality violation, and one that uses it after the release finds the
+/// mark cleared.
+#[cfg(loom)]
+impl Drop for Built {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self`; loom checks that every read happens before.
+        self.0.with_mut(|p| unsafe { *p = false });
     }
 }
 

@@ -119,3 +119,24 @@ fn churn_does_not_grow_the_table() {
         "the table grew from {after_inserts} to {largest} buckets for 1,024 ids"
     );
 }
+
+/// Filling a large table: linear probing makes chains past the long-probe
+/// threshold common above half load in a large table, and a migration that
+/// rebuilt such a table at the same size met another one soon after, so a
+/// million ids took 44 s to insert. A long probe in a table more than half
+/// full of live entries grows it: the number of migrations stays about the
+/// number of doublings.
+#[test]
+fn filling_a_large_table_migrates_about_once_per_doubling() {
+    let registry = Registry::<u64, u32>::__with_fixed_seed(7);
+    let n = 300_000u64;
+    let rxs: Vec<_> = (0..n).map(|id| registry.set(id, 1).unwrap()).collect();
+    let doublings = (registry.__index_buckets() as f64 / 16.0).log2() as u64;
+    let migrations = registry.__index_migrations();
+    assert!(
+        migrations <= doublings + 4,
+        "{migrations} migrations for {doublings} doublings to {} buckets",
+        registry.__index_buckets()
+    );
+    drop(rxs);
+}

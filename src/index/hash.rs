@@ -241,6 +241,17 @@ fn with_tag<T>(p: *mut T, t: usize) -> *mut T {
     p.map_addr(|a| a | t)
 }
 
+/// Frees an index node that a tombstone unlinked (`reclaim::defer`).
+///
+/// # Safety
+///
+/// `ptr` is a `Box::into_raw` pointer of a `Node<K, V>` that nothing else
+/// frees, freed once.
+unsafe fn release_node<K, V>(ptr: *mut ()) {
+    // SAFETY: the caller's contract.
+    drop(unsafe { Box::from_raw(ptr.cast::<Node<K, V>>()) });
+}
+
 /// A raw pointer moved into a deferred function (which runs on whichever
 /// thread collects the garbage).
 struct SendPtr<T>(*mut T);
@@ -493,19 +504,13 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
             return false;
         }
         table.dead.fetch_add(1, Ordering::Relaxed);
-        let node = SendPtr(node);
         crate::sync::retire_fence();
         // SAFETY: the entry is a tombstone now, so no thread pinning from
         // here on can load the node from this table, and no other table holds
         // it live (it is only ever live in the root and in tables being
         // migrated from, whose readers pinned earlier). Freed once every
-        // thread pinned now has unpinned.
-        unsafe {
-            guard.defer_unchecked(move || {
-                let node = node;
-                drop(Box::from_raw(node.0));
-            });
-        }
+        // thread pinned now has unpinned, on any thread (`K, V: Send`).
+        unsafe { crate::reclaim::defer(guard, node.cast(), release_node::<K, V>) };
         true
     }
 
@@ -519,21 +524,34 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
             // most `cap - dead` nodes are copied, and twice that many
             // buckets keep `next` at most half full, however stale these
             // two relaxed counts are (`dead` read low only makes it bigger).
-            // A long probe in a table that is not full is not a reason to
-            // grow: re-creating one id over and over leaves its tombstones
-            // in its own probe chain, and growing on every long chain
-            // doubled the table without bound under churn (a 1,024-id
-            // churn reached 262,144 buckets). It migrates into a table of
-            // at most the same size, which also can never overfill: at most
-            // `cap` entries are live. The new seed and the dropped
-            // tombstones shorten the chains.
+            // A long probe in a table whose live entries fill at most half
+            // of it is not a reason to grow: re-creating one id over and
+            // over leaves its tombstones in its own probe chain, and growing
+            // on every long chain doubled the table without bound under
+            // churn (a 1,024-id churn reached 262,144 buckets). It migrates
+            // into a table of at most the same size, which also can never
+            // overfill: at most `cap` entries are live. The new seed and the
+            // dropped tombstones shorten the chains. A table whose live
+            // entries fill more than half of it grows instead: linear
+            // probing makes chains of 64 common above half load in a large
+            // table (at 3/4, about one insert in ten), and rebuilding such a
+            // table at the same size only met another long chain soon after,
+            // which made filling a million ids quadratic (44 s; the
+            // benchmark's 1,048,576-id prefill found it).
             let cap = table.mask() + 1;
             let dead = table.dead.load(Ordering::Relaxed).min(cap);
+            let live = table
+                .used
+                .load(Ordering::Relaxed)
+                .min(cap)
+                .saturating_sub(dead);
             let grown = (2 * (cap - dead)).next_power_of_two().max(MIN_CAP);
             // Negative control `long_probe_grows`: the sizing as first
             // written, which grew on long probes too.
             let new_cap = match trigger {
-                Trigger::LongProbe if !cfg!(channel_registry_broken = "long_probe_grows") => {
+                Trigger::LongProbe
+                    if !cfg!(channel_registry_broken = "long_probe_grows") && 2 * live <= cap =>
+                {
                     grown.min(cap)
                 }
                 _ => grown,
@@ -608,6 +626,7 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
             unsafe {
                 guard.defer_unchecked(move || {
                     let old = old;
+                    crate::sync::releasing();
                     drop(Box::from_raw(old.0));
                 });
             }
@@ -699,6 +718,11 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
     /// How many buckets the root table has (for tests of its growth).
     pub(crate) fn buckets(&self, guard: &Guard) -> usize {
         self.root(guard).mask() + 1
+    }
+
+    /// How many migrations have completed (the root table's generation).
+    pub(crate) fn migrations(&self, guard: &Guard) -> u64 {
+        self.root(guard).generation
     }
 
     /// Every live node, for `&mut` users (the registry's `Drop`). Finishes a

@@ -61,6 +61,7 @@ impl<K: Ord + Clone + Send + 'static> Keys<K> {
             unsafe {
                 guard.defer_unchecked(move || {
                     let removed = removed;
+                    crate::sync::releasing();
                     drop(Box::from_raw(removed.0));
                 })
             };

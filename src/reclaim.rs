@@ -1,0 +1,230 @@
+//! Releasing what a retirement unlinked, off the epoch's collection path.
+//!
+//! A retirement unlinks the registry's count of a generation and, for a
+//! delete, the id's point-index node. Either may be released once every
+//! thread pinned at the time has unpinned, which crossbeam-epoch tracks. The
+//! epoch runs deferred functions inline: every 128th pin of a thread runs up
+//! to 8 bags of 64 of them, whichever threads deferred them. When each one
+//! tore its object down (the buffered messages dropped, the buffer, the
+//! channel and the node freed), one operation in 128 paid for hundreds of
+//! teardowns: that was the churn benchmark's tail.
+//!
+//! So the deferred function here only moves the object onto the *ready
+//! list* of the thread that runs it (a thread-local queue: no atomic, no
+//! allocation once the queue has grown), and the teardown happens later, a
+//! fixed amount at a time:
+//!
+//! * every `set`, `register` and `delete` tears down at most
+//!   [`TEARDOWNS_PER_CALL`] ready objects before it returns (twice that
+//!   while its list is more than half full), which keeps pace with what
+//!   these calls retire (at most two objects each);
+//! * a ready list holds at most [`READY_CAP`] objects: a thread whose pins
+//!   collect more than its own calls tear down (one that only sends while
+//!   others churn) tears the surplus down inline, as the epoch alone would;
+//! * [`reclaim`] tears down everything ready on the calling thread, and a
+//!   thread's exit tears down what its list still holds.
+//!
+//! The epoch decides *when* an object may be released; this module only
+//! decides which thread does it and when. Under the model checkers the
+//! ready list is the checker's thread-local, so a release that skipped the
+//! epoch (the negative control `release_skips_epoch`) frees a generation
+//! that a pinned sender still uses, which loom reports through the
+//! generation's `sync::Built` mark.
+
+// The thread-locals take no `const { }` initializer: loom's and shuttle's
+// `thread_local!` do not accept one, and the code is the same in every build.
+#![allow(clippy::missing_const_for_thread_local)]
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+
+use crate::sync::{self, Guard, thread_local};
+
+/// The ready objects that one `set`, `register` or `delete` tears down, at
+/// most: two, or four while its thread's list is more than half full.
+pub(crate) const TEARDOWNS_PER_CALL: usize = 2;
+
+/// The most objects one thread's ready list holds.
+pub(crate) const READY_CAP: usize = 1024;
+
+/// An unlinked object whose grace period has passed: its pointer, and how
+/// to release it.
+struct Ready {
+    ptr: *mut (),
+    release: unsafe fn(*mut ()),
+}
+
+// SAFETY: `defer`'s contract: the release may run on any thread.
+unsafe impl Send for Ready {}
+
+impl Ready {
+    /// Releases the object, counted in this thread's tally of releases
+    /// from its ready list or, if `inline`, of releases made inline.
+    fn release(self, inline: bool) {
+        let count = if inline {
+            &TORN_DOWN_INLINE
+        } else {
+            &TORN_DOWN
+        };
+        let _ = count.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: `defer`'s contract; each `Ready` is released once (it is
+        // consumed here).
+        unsafe { (self.release)(self.ptr) }
+    }
+}
+
+/// A thread's ready list; its destructor releases what is left when the
+/// thread exits.
+struct ReadyList(RefCell<VecDeque<Ready>>);
+
+impl Drop for ReadyList {
+    fn drop(&mut self) {
+        while let Some(ready) = self.0.get_mut().pop_front() {
+            ready.release(false);
+        }
+    }
+}
+
+thread_local! {
+    static READY: ReadyList = ReadyList(RefCell::new(VecDeque::new()));
+    /// Objects this thread has released from its ready list.
+    static TORN_DOWN: Cell<usize> = Cell::new(0);
+    /// Objects this thread has released inline, its ready list being full,
+    /// busy or gone.
+    static TORN_DOWN_INLINE: Cell<usize> = Cell::new(0);
+}
+
+/// Defers the release of `ptr` until every thread pinned now has unpinned;
+/// it then goes to the ready list of the thread that runs the deferred
+/// function.
+///
+/// # Safety
+///
+/// No thread that pins after this call can reach `ptr` (it is unlinked),
+/// and `release(ptr)` may be called once, on any thread, once every thread
+/// pinned now has unpinned.
+pub(crate) unsafe fn defer(guard: &Guard, ptr: *mut (), release: unsafe fn(*mut ())) {
+    let ready = Ready { ptr, release };
+    #[cfg(channel_registry_broken = "release_skips_epoch")]
+    {
+        // Negative control: ready at once, before the grace period.
+        let _ = guard;
+        make_ready(ready);
+    }
+    #[cfg(not(channel_registry_broken = "release_skips_epoch"))]
+    // SAFETY: the caller's contract is the epoch's: nothing pinning later
+    // reaches `ptr`, and `make_ready` may release it on any thread.
+    unsafe {
+        guard.defer_unchecked(move || {
+            sync::releasing();
+            make_ready(ready);
+        });
+    }
+}
+
+/// Puts `ready` on this thread's list, or releases it now if the list is
+/// full, busy (a release running on this thread deferred more) or gone (the
+/// thread is exiting).
+fn make_ready(ready: Ready) {
+    let mut ready = Some(ready);
+    let _ = READY.try_with(|list| {
+        if let Ok(mut list) = list.0.try_borrow_mut() {
+            if list.len() < READY_CAP {
+                list.extend(ready.take());
+            }
+        }
+    });
+    if let Some(ready) = ready {
+        ready.release(true);
+    }
+}
+
+/// What a `set`, `register` or `delete` does before it returns: releases
+/// [`TEARDOWNS_PER_CALL`] objects from this thread's ready list, or twice
+/// that while the list is more than half full (a thread whose pins collect
+/// more than its calls retire catches up before the list fills). One access
+/// to the list; the releases run after it, since they may drop messages
+/// whose `Drop` uses the registry.
+pub(crate) fn tear_down_some() {
+    let mut taken: [Option<Ready>; 2 * TEARDOWNS_PER_CALL] = Default::default();
+    let _ = READY.try_with(|list| {
+        let Ok(mut list) = list.0.try_borrow_mut() else {
+            return;
+        };
+        let limit = if list.len() > READY_CAP / 2 {
+            2 * TEARDOWNS_PER_CALL
+        } else {
+            TEARDOWNS_PER_CALL
+        };
+        for slot in taken.iter_mut().take(limit) {
+            *slot = list.pop_front();
+        }
+    });
+    for ready in taken.into_iter().flatten() {
+        ready.release(false);
+    }
+}
+
+/// Releases everything on this thread's ready list, one at a time (a
+/// release may make more ready).
+fn tear_down_all() {
+    loop {
+        let next = READY.try_with(|list| list.0.try_borrow_mut().ok()?.pop_front());
+        match next {
+            Ok(Some(ready)) => ready.release(false),
+            _ => return,
+        }
+    }
+}
+
+/// Frees retired channels that no thread can reach any more, now.
+///
+/// `delete` and replacing `set` hand the registry's reference to a retired
+/// channel to `crossbeam-epoch`, which frees it once every thread that was
+/// pinned at the time has unpinned; the epoch normally advances as threads
+/// pin and accumulate garbage, and each `set`, `register` and `delete` then
+/// frees a few of what has become free to release. A service that wants the
+/// memory back at a quiet moment (or a test that counts it) calls this: it
+/// flushes the calling thread's deferred frees to the global queue, advances
+/// the epoch a few times, and frees everything that became safe to free on
+/// this thread, going on while there is more (up to 32,768 objects a call).
+///
+/// It cannot free what is still reachable from a pinned thread, nor garbage
+/// that another live thread has deferred but not yet flushed (up to 64
+/// entries per thread; a thread flushes them when it exits) or collected
+/// and not yet freed (up to 1,024 per thread; freed a few at a time by its
+/// next calls, and all when it exits). A retired channel whose
+/// [`Receiver`](crate::Receiver) or [`Sender`](crate::Sender) handles are
+/// still alive is not freed by this either: they keep it, by design.
+pub fn reclaim() {
+    // Garbage sealed in epoch `e` is freed once the global epoch reaches
+    // `e + 2`; each flush advances it at most once and collects at most 8
+    // bags of 64. So flush at least three times, and go on while a flush
+    // still brings this thread something to release (at most 64 rounds:
+    // 32,768 objects).
+    for round in 0..64 {
+        let before = released();
+        sync::pin().flush();
+        tear_down_all();
+        if round >= 2 && released() == before {
+            break;
+        }
+    }
+}
+
+/// This thread's releases so far, both kinds.
+fn released() -> usize {
+    let (ready, inline) = __teardowns();
+    ready + inline
+}
+
+/// How many retired objects (generations and index nodes) the calling
+/// thread has released so far: from its ready list, and inline (its list
+/// full). Lets a test count the teardown work done inside one call.
+#[doc(hidden)]
+pub fn __teardowns() -> (usize, usize) {
+    (
+        TORN_DOWN.try_with(Cell::get).unwrap_or(0),
+        TORN_DOWN_INLINE.try_with(Cell::get).unwrap_or(0),
+    )
+}
