@@ -48,7 +48,7 @@
 
 use std::task::Waker;
 
-use crate::sync::{AtomicPtr, AtomicUsize, Mutex, Ordering, fence, lock};
+use crate::sync::{AtomicPtr, AtomicUsize, Built, Mutex, Ordering, fence, lock};
 
 /// Which of a channel's wait lists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +74,9 @@ pub(crate) struct Waiters {
 
 struct Lists {
     entries: Mutex<Entries>,
+    /// Under loom, checks that every thread that uses the lists sees them
+    /// built (`sync::Built`): their publication is the installing CAS.
+    built: Built,
 }
 
 struct Entries {
@@ -127,7 +130,9 @@ impl Waiters {
         let p = self.lists.load(Ordering::Acquire);
         // SAFETY: non-null means installed by `lists_or_alloc`; the box is
         // freed only in `drop`, which `&self` rules out.
-        (!p.is_null()).then(|| unsafe { &*p })
+        let lists = (!p.is_null()).then(|| unsafe { &*p })?;
+        lists.built.check();
+        Some(lists)
     }
 
     fn lists_or_alloc(&self) -> &Lists {
@@ -139,6 +144,7 @@ impl Waiters {
                 next_key: 0,
                 lists: [Vec::new(), Vec::new()],
             }),
+            built: Built::new(),
         }));
         // AcqRel on success: publish the box (Release) to `lists()`.
         // Acquire on failure: read the winner's box.
@@ -154,7 +160,9 @@ impl Waiters {
                 // SAFETY: `new` was never shared: the CAS failed.
                 drop(unsafe { Box::from_raw(new) });
                 // SAFETY: installed by the winner; freed only in `drop`.
-                unsafe { &*winner }
+                let lists = unsafe { &*winner };
+                lists.built.check();
+                lists
             }
         }
     }
@@ -162,7 +170,9 @@ impl Waiters {
 
 impl Drop for Waiters {
     fn drop(&mut self) {
-        let p = self.lists.load(Ordering::Acquire);
+        // `Relaxed`: `&mut self`, so whatever installed the lists happens
+        // before this (it was `Acquire`; `just orderings` passed `Relaxed`).
+        let p = self.lists.load(Ordering::Relaxed);
         if !p.is_null() {
             // SAFETY: installed by `lists_or_alloc` from `Box::into_raw`, and
             // `&mut self` means no reference to it is alive.
@@ -200,6 +210,17 @@ impl WaitList<'_> {
                     *next_key = key.wrapping_add(1);
                     list.push((key, waker.clone()));
                     reg.key = Some(key);
+                    // `Release`, read by the notifiers' `Acquire` loads of
+                    // the count: a notifier that sees this waiter then finds
+                    // the lists it was registered in. `just orderings`
+                    // passes `Relaxed` here and on the notifiers' loads: the
+                    // fence pair alone makes a notifier either see the
+                    // pointer or be seen by the waiter's re-check, when the
+                    // waiter installed the lists itself; when it only read
+                    // them, that rests on the fences' coherence for a
+                    // location the waiter did not write, which we do not
+                    // rely on. Kept: this is the slow path, and the loads
+                    // are plain loads on x86-64.
                     self.count().store(list.len(), Ordering::Release);
                 }
             }
@@ -224,6 +245,9 @@ impl WaitList<'_> {
         match list.iter().position(|(k, _)| *k == key) {
             Some(i) => {
                 list.remove(i);
+                // `Release`: as in `register` (a lower count only makes a
+                // notifier skip the lock; `Relaxed` passes `just
+                // orderings` and is not taken, for the same reason).
                 self.count().store(list.len(), Ordering::Release);
                 false
             }
@@ -240,6 +264,8 @@ impl WaitList<'_> {
         // wake-up.)
         #[cfg(not(channel_registry_broken = "no_notify_fence"))]
         fence(Ordering::SeqCst);
+        // `Acquire`: pairs with the count stores (see `register` for why it
+        // is kept though `just orderings` passes `Relaxed`).
         if self.count().load(Ordering::Acquire) != 0 {
             self.wake(false);
         }
@@ -248,6 +274,7 @@ impl WaitList<'_> {
     /// Wakes every entry. Call after closing the channel.
     pub(crate) fn notify_all(&self) {
         fence(Ordering::SeqCst);
+        // `Acquire`, as in `notify_one`.
         if self.count().load(Ordering::Acquire) != 0 {
             self.wake(true);
         }
@@ -264,6 +291,8 @@ impl WaitList<'_> {
             let list = &mut entries.lists[self.side as usize];
             let n = if all { list.len() } else { list.len().min(1) };
             let woken = list.drain(..n).map(|(_, w)| w).collect();
+            // `Release`, as in `register` (`Relaxed` passes `just
+            // orderings`; not taken, for the same reason).
             self.count().store(list.len(), Ordering::Release);
             woken
         };

@@ -638,7 +638,7 @@ macro_rules! dispatch {
     };
 }
 
-/// xorshift64* (Vigna), as WORKLOADS.md asks.
+/// xorshift64* (Vigna), as the shared workload spec asks (bench/README.md).
 #[derive(Clone, Debug)]
 pub struct XorShift64Star(u64);
 
