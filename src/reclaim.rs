@@ -166,15 +166,23 @@ pub(crate) fn tear_down_some() {
 }
 
 /// Releases everything on this thread's ready list, one at a time (a
-/// release may make more ready).
+/// release may make more ready), then gives back the list's buffer: a quiet
+/// moment leaves no memory behind.
 fn tear_down_all() {
     loop {
         let next = READY.try_with(|list| list.0.try_borrow_mut().ok()?.pop_front());
         match next {
             Ok(Some(ready)) => ready.release(false),
-            _ => return,
+            _ => break,
         }
     }
+    let _ = READY.try_with(|list| {
+        if let Ok(mut list) = list.0.try_borrow_mut() {
+            if list.is_empty() {
+                list.shrink_to_fit();
+            }
+        }
+    });
 }
 
 /// Frees retired channels that no thread can reach any more, now.
@@ -187,7 +195,8 @@ fn tear_down_all() {
 /// memory back at a quiet moment (or a test that counts it) calls this: it
 /// flushes the calling thread's deferred frees to the global queue, advances
 /// the epoch a few times, and frees everything that became safe to free on
-/// this thread, going on while there is more (up to 32,768 objects a call).
+/// this thread, going on while there is more (up to 32,768 objects a call),
+/// and gives back the memory of this thread's ready list.
 ///
 /// It cannot free what is still reachable from a pinned thread, nor garbage
 /// that another live thread has deferred but not yet flushed (up to 64

@@ -407,11 +407,17 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
                         self.start_migration(table, Trigger::LongProbe, guard);
                         continue 'tables;
                     }
+                    // Success `AcqRel`: the release publishes the node (a
+                    // weakened one is caught); the acquire half is kept,
+                    // though it reads only the empty bucket. Failure
+                    // `Relaxed`: the value is dropped and the bucket loaded
+                    // again with `Acquire` (it was `Acquire`; `just
+                    // orderings` passed `Relaxed`, and this is why).
                     match table.buckets[i].compare_exchange(
                         std::ptr::null_mut(),
                         new,
                         Ordering::AcqRel,
-                        Ordering::Acquire,
+                        Ordering::Relaxed,
                     ) {
                         Ok(_) => {
                             table.used.fetch_add(1, Ordering::Relaxed);
@@ -492,11 +498,18 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
         node: *mut Node<K, V>,
         guard: &Guard,
     ) -> bool {
+        // Success `Release` (it was `AcqRel`; `just orderings` passed both
+        // halves alone): no reader dereferences a tombstone, and the node
+        // was published by its insert, whose release sequence this RMW
+        // continues; the acquire half would read `node`, which the caller
+        // loaded with `Acquire`. The release is kept rather than lean on
+        // the release sequence alone. Failure `Acquire`: the caller looks
+        // at the bucket again.
         if table.buckets[i]
             .compare_exchange(
                 node,
                 with_tag(node, DEAD),
-                Ordering::AcqRel,
+                Ordering::Release,
                 Ordering::Acquire,
             )
             .is_err()
