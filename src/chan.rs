@@ -40,6 +40,7 @@ use std::task::{Poll, Waker};
 use crate::ring::{PopError, PushError, Ring};
 
 use crate::error::CapacityError;
+use crate::stripes::Striped;
 use crate::sync::{Arc, AtomicPtr, Built, Ordering, fence};
 use crate::waiters::{Registration, Side, Waiters};
 
@@ -91,11 +92,10 @@ pub(crate) fn check_capacity<T>(capacity: usize) -> Result<(), CapacityError> {
 
 /// Channel generations allocated and not yet freed, process-wide.
 ///
-/// A plain std atomic, `Relaxed`: a statistic, read by
-/// [`channels_alive`](crate::channels_alive), never part of a protocol (and so
-/// not a loom object). Touched once when a generation is created and once
-/// when it is freed, never on the send path.
-static CHANNELS_ALIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// A statistic, read by [`channels_alive`](crate::channels_alive), never
+/// part of a protocol; striped (`crate::stripes`), because it changes on
+/// every create and every free. Never touched on the send path.
+static CHANNELS_ALIVE: Striped = Striped::new();
 
 /// The number of channels (generations) allocated and not yet freed, in the
 /// whole process: registered ones, plus deleted or replaced ones that a
@@ -104,7 +104,7 @@ static CHANNELS_ALIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::Atomi
 /// Subtract the number of registered ids and live receivers to see the
 /// garbage that [`reclaim`](crate::reclaim) can free.
 pub fn channels_alive() -> usize {
-    CHANNELS_ALIVE.load(std::sync::atomic::Ordering::Relaxed)
+    CHANNELS_ALIVE.sum()
 }
 
 pub(crate) struct Chan<T> {
@@ -125,7 +125,7 @@ impl<T> Chan<T> {
     /// A new, open generation. `capacity` must have passed [`check_capacity`].
     pub(crate) fn new(capacity: usize) -> Self {
         debug_assert!(check_capacity::<T>(capacity).is_ok());
-        CHANNELS_ALIVE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        CHANNELS_ALIVE.add(1);
         Chan {
             queue: Ring::new(capacity),
             waiters: Waiters::new(),
@@ -382,7 +382,7 @@ impl<T> Chan<T> {
 
 impl<T> Drop for Chan<T> {
     fn drop(&mut self) {
-        CHANNELS_ALIVE.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        CHANNELS_ALIVE.add(-1);
     }
 }
 

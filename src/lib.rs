@@ -173,6 +173,7 @@ mod reclaim;
 mod registry;
 mod ring;
 mod sender;
+mod stripes;
 mod sync;
 mod waiters;
 

@@ -147,7 +147,7 @@ use crate::index::{HashIndex, Keys, Node};
 use crate::receiver::Receiver;
 use crate::reclaim;
 use crate::sender::Sender;
-use crate::sync::{self, Arc, AtomicPtr, AtomicUsize, Guard, Ordering, fence};
+use crate::sync::{self, Arc, AtomicPtr, Guard, Ordering, fence};
 
 /// One id's slot, in its point-index node.
 pub(crate) struct Slot<T> {
@@ -227,13 +227,6 @@ where
     points: HashIndex<K, Slot<T>>,
     /// The ordered set of ids, for iteration.
     keys: Keys<K>,
-    /// Ids with a slot that is not `deleted()`; see [`Registry::len`].
-    ///
-    /// `Relaxed` everywhere: a statistic that no protocol decision reads. It
-    /// is incremented by the insert that made a slot live and decremented by
-    /// the CAS that made it `deleted()`, each exactly once per slot, so it is
-    /// exact whenever no `set`/`register`/`delete` is in flight.
-    live: AtomicUsize,
     /// When a delete may leave its id's key in the ordered set (module docs,
     /// *Deleted ids' keys*); `None`: never.
     kept_keys: Option<KeptKeys>,
@@ -274,7 +267,6 @@ where
         Registry {
             points,
             keys: Keys::new(),
-            live: AtomicUsize::new(0),
             kept_keys: Some(KEPT_KEYS),
         }
     }
@@ -608,7 +600,10 @@ where
     /// Exact when no `set`, `register` or `delete` runs concurrently; while
     /// they do, a snapshot that may be off by the operations in flight.
     pub fn len(&self) -> usize {
-        self.live.load(Ordering::Relaxed)
+        // The point index's own counts (its live entries), not a count of
+        // the registry's: a shared word written on every create and delete
+        // cost churn throughput (`crate::stripes`).
+        self.points.live(&sync::pin())
     }
 
     /// Whether no id has a channel (same caveat as [`len`](Self::len)).
@@ -663,7 +658,6 @@ where
                 let node = Box::new(Node::new(id.clone(), Slot::new(chan_ptr)));
                 match self.points.insert(node, Slot::is_deleted, guard) {
                     Ok(_) => {
-                        self.live.fetch_add(1, Ordering::Relaxed);
                         self.keys_added(&id, guard);
                         return Ok(());
                     }
@@ -742,13 +736,14 @@ where
     }
 
     /// Whether a delete may leave its id's key in the ordered set (module
-    /// docs, *Deleted ids' keys*). Called after the delete's decrement of
-    /// `live`, so the deleted id's own key counts as a deleted one.
-    fn keep_deleted_key(&self) -> bool {
+    /// docs, *Deleted ids' keys*). Called after the delete took the id out
+    /// of the point index, so the deleted id's own key counts as a deleted
+    /// one.
+    fn keep_deleted_key(&self, guard: &Guard) -> bool {
         let Some(kept) = self.kept_keys else {
             return false;
         };
-        let live = self.live.load(Ordering::Relaxed);
+        let live = self.points.live(guard);
         let deleted_keys = self.keys.len().saturating_sub(live);
         deleted_keys
             <= kept
@@ -825,9 +820,8 @@ where
         // release must not be skipped.
         unsafe { reclaim::defer(guard, old.cast(), release_generation::<T>) };
         if successor == deleted() {
-            self.live.fetch_sub(1, Ordering::Relaxed);
             self.points.remove(node, guard);
-            if !self.keep_deleted_key() {
+            if !self.keep_deleted_key(guard) {
                 self.keys_removed(node.key(), guard);
             }
         }
@@ -894,7 +888,7 @@ where
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registry")
-            .field("len", &self.live.load(Ordering::Relaxed))
+            .field("len", &self.len())
             .finish_non_exhaustive()
     }
 }

@@ -503,14 +503,15 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
         // was published by its insert, whose release sequence this RMW
         // continues; the acquire half would read `node`, which the caller
         // loaded with `Acquire`. The release is kept rather than lean on
-        // the release sequence alone. Failure `Acquire`: the caller looks
-        // at the bucket again.
+        // the release sequence alone. Failure `Relaxed`: the value is
+        // dropped, and the caller loads the bucket again with `Acquire` (it
+        // was `Acquire`; `just orderings` passed `Relaxed`).
         if table.buckets[i]
             .compare_exchange(
                 node,
                 with_tag(node, DEAD),
                 Ordering::Release,
-                Ordering::Acquire,
+                Ordering::Relaxed,
             )
             .is_err()
         {
@@ -531,7 +532,10 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
     /// migrate into it.
     #[cold]
     fn start_migration(&self, table: &Table<K, V>, trigger: Trigger, guard: &Guard) {
-        if table.next.load(Ordering::Acquire).is_null() {
+        // `Relaxed`: only tested for null; `help` loads `next` again with
+        // `Acquire` before it uses it (it was `Acquire`; `just orderings`
+        // passed `Relaxed`, and this is why).
+        if table.next.load(Ordering::Relaxed).is_null() {
             // Every entry that will be copied is live now or is inserted
             // into a bucket that is empty now; tombstones only grow. So at
             // most `cap - dead` nodes are copied, and twice that many
@@ -577,11 +581,16 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
             )));
             if table
                 .next
+                // Success `Release`: publishes the new table to `help`'s
+                // `Acquire` load; the acquire half would read only null.
+                // Failure `Relaxed`: the winner's table is not used here,
+                // `help` loads it with `Acquire`. (It was `AcqRel` and
+                // `Acquire`; `just orderings` passed both weakenings.)
                 .compare_exchange(
                     std::ptr::null_mut(),
                     next,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
+                    Ordering::Release,
+                    Ordering::Relaxed,
                 )
                 .is_err()
             {
@@ -596,6 +605,11 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
     /// root. Lock-free: it redoes whatever other helpers have not finished.
     #[cold]
     fn help(&self, table: &Table<K, V>, guard: &Guard) {
+        // `Acquire`: pairs with the installing CAS; this thread uses the new
+        // table. `just orderings` passes `Relaxed` because every way here
+        // already acquired it (this thread installed it, or loaded a bucket
+        // frozen by a helper that had acquired it, or lost the install
+        // race). Kept: the load that dereferences carries its own acquire.
         let next = table.next.load(Ordering::Acquire);
         // SAFETY: `MOVED` is only set after `next` is installed, and `next`
         // is freed only after it became the root and was retired in turn,
@@ -604,7 +618,11 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
         next.built.check();
         for (c, state) in table.chunks.iter().enumerate() {
             if state
-                .compare_exchange(FREE, CLAIMED, Ordering::Acquire, Ordering::Relaxed)
+                // `Relaxed`: the claim reads `FREE`, written when the table
+                // was built (published with it); the chunk's buckets are
+                // loaded with their own `Acquire`. (It was `Acquire`; `just
+                // orderings` passed `Relaxed`, and this is why.)
+                .compare_exchange(FREE, CLAIMED, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
             {
                 self.migrate_chunk(table, next, c);
@@ -618,6 +636,12 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
             if cfg!(channel_registry_broken = "swap_before_claimed_done") {
                 break;
             }
+            // `Acquire`: pairs with the `DONE` store, so the chunk's copies
+            // are visible before this thread moves the root. `just
+            // orderings` passes `Relaxed` (the `DONE` store's weakening is
+            // caught): the root CAS below reads the chunk's frozen buckets'
+            // effects through the new table's own release-acquire chains,
+            // which loom sees; kept, so the hand-over does not lean on them.
             if state.load(Ordering::Acquire) != DONE {
                 // Claimed by a helper that has not finished: do it too.
                 self.migrate_chunk(table, next, c);
@@ -731,6 +755,16 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
     /// How many buckets the root table has (for tests of its growth).
     pub(crate) fn buckets(&self, guard: &Guard) -> usize {
         self.root(guard).mask() + 1
+    }
+
+    /// Live entries in the root table: its used buckets less its
+    /// tombstones. Two relaxed estimates, exact when no insert, removal or
+    /// migration is in flight (a migration counts what it copies in the new
+    /// table's `used`).
+    pub(crate) fn live(&self, guard: &Guard) -> usize {
+        let table = self.root(guard);
+        let used = table.used.load(Ordering::Relaxed);
+        used.saturating_sub(table.dead.load(Ordering::Relaxed))
     }
 
     /// How many migrations have completed (the root table's generation).
