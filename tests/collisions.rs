@@ -2,7 +2,7 @@
 //! Ids chosen to collide do not make lookups degrade.
 //!
 //! Ids often come from untrusted input. The registry's point index hashes
-//! with a keyed hash (foldhash), seeded at random per registry; a test
+//! with a keyed hash (foldhash, its `quality` variant), seeded at random per registry; a test
 //! registry can be given a fixed, public seed instead, so that an attacker
 //! who knows it can choose ids that collide. This test plays that attacker:
 //! it picks thousands of `u64` ids whose hash under the fixed seed of the
@@ -23,7 +23,7 @@ use std::hash::BuildHasher;
 
 use channel_registry::Registry;
 use foldhash::SharedSeed;
-use foldhash::fast::SeedableRandomState;
+use foldhash::quality::SeedableRandomState;
 
 const SEED: u64 = 0x0123_4567_89ab_cdef;
 const BITS: u32 = 12;

@@ -60,6 +60,17 @@
 //! that an attacker found colliding under one table's seed are spread out by
 //! the next (`LONG_PROBE` starts that migration).
 //!
+//! The hash is foldhash's `quality` variant, not its `fast` one. Linear
+//! probing needs every low bit of the hash well mixed, and for one `u64` the
+//! fast variant is a single folded multiply by a constant of the process's
+//! shared seed: with some of those constants, sequential ids fall into
+//! clusters hundreds of buckets long, and since the constant is the same for
+//! every table of the process, reseeding does not help. One process in a few
+//! dozen got such a constant, and a 1,048,576-id fill took 8 minutes of
+//! back-to-back rebuilds instead of about a second. The quality variant's
+//! extra multiply costs a few cycles per lookup (the regression test is
+//! `tests::a_weak_shared_seed_does_not_rebuild_again_and_again`).
+//!
 //! Why a get is still right while a migration runs: a get that loaded the
 //! old root reads buckets that are either not yet frozen (the old table is
 //! still the truth for them: no mutation reaches `next` before it is the
@@ -123,7 +134,7 @@ use std::hash::{BuildHasher, Hash};
 
 use crossbeam_epoch::Guard;
 use foldhash::SharedSeed;
-use foldhash::fast::SeedableRandomState;
+use foldhash::quality::SeedableRandomState;
 
 use crate::sync::{AtomicPtr, AtomicUsize, Built, Ordering};
 
@@ -857,6 +868,30 @@ mod tests {
         assert!(index.remove(node, &guard), "the live entry must be removed");
         assert!(index.get(&7, &guard).is_none());
         assert!(!index.remove(node, &guard), "removed once only");
+    }
+
+    /// Sequential ids under the shared seed for which foldhash's `fast`
+    /// variant clusters worst (found by search: with it, 2^14 ids in 2^15
+    /// buckets probed up to 4,342 buckets, and every table of the index
+    /// clustered again, so filling never finished growing). The index must
+    /// fill with about one migration per doubling. Stops early, failing, once
+    /// it has clearly gone wrong.
+    #[test]
+    fn a_weak_shared_seed_does_not_rebuild_again_and_again() {
+        let shared: &'static SharedSeed = Box::leak(Box::new(SharedSeed::from_u64(0)));
+        let index = HashIndex::<u64, u64>::with_seeds(0, shared);
+        let n: u64 = if cfg!(miri) { 1 << 10 } else { 1 << 14 };
+        let guard = crate::sync::pin();
+        // 16 buckets doubled to 2 × n: log2(n) - 3 doublings.
+        let most = u64::from(n.ilog2()) - 3 + 4;
+        for k in 0..n {
+            assert!(index.insert(Box::new(Node::new(k, k)), |_| false, &guard).is_ok());
+            let migrations = index.migrations(&guard);
+            assert!(migrations <= most, "{migrations} migrations after {} ids", k + 1);
+        }
+        for k in 0..n {
+            assert_eq!(index.get(&k, &guard).map(|node| node.value), Some(k));
+        }
     }
 
     /// Many ids inserted and removed: the table migrates (and reseeds)
