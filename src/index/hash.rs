@@ -885,9 +885,17 @@ mod tests {
         // 16 buckets doubled to 2 × n: log2(n) - 3 doublings.
         let most = u64::from(n.ilog2()) - 3 + 4;
         for k in 0..n {
-            assert!(index.insert(Box::new(Node::new(k, k)), |_| false, &guard).is_ok());
+            assert!(
+                index
+                    .insert(Box::new(Node::new(k, k)), |_| false, &guard)
+                    .is_ok()
+            );
             let migrations = index.migrations(&guard);
-            assert!(migrations <= most, "{migrations} migrations after {} ids", k + 1);
+            assert!(
+                migrations <= most,
+                "{migrations} migrations after {} ids",
+                k + 1
+            );
         }
         for k in 0..n {
             assert_eq!(index.get(&k, &guard).map(|node| node.value), Some(k));
