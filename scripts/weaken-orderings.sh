@@ -31,7 +31,7 @@ mkdir -p "$tree"
 rm -rf "$tree/src"
 git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C "$tree"
 (cd "$tree" && perl ../../../scripts/orderings.pl instrument $files)
-cat >> "$tree/src/sync.rs" <<'RUST'
+cat >> "$tree/src/sync/mod.rs" <<'RUST'
 
 /// The weakening chosen by `CHANNEL_REGISTRY_WEAKEN=SITE:TO`
 /// (scripts/weaken-orderings.sh; not in the shipped crate).

@@ -1,0 +1,51 @@
+//! `--cfg shuttle`: shuttle's primitives and a collector per execution.
+//! Every shuttle atomic is `SeqCst`, so the fences of the loom build are not
+//! needed here.
+
+pub(crate) use super::cell::UnsafeCell;
+pub(crate) use shuttle::sync::atomic::{AtomicPtr, AtomicUsize, Ordering, fence};
+pub(crate) use shuttle::sync::{Arc, Mutex, MutexGuard};
+pub(crate) use shuttle::thread_local;
+
+pub(crate) mod thread {
+    pub(crate) use shuttle::thread::{Thread, current, park};
+}
+
+/// Retry loops yield to shuttle's scheduler (its PCT scheduler also
+/// lowers a yielding thread's priority, so a spin cannot starve the
+/// thread it waits for).
+pub(crate) fn spin() {
+    shuttle::thread::yield_now();
+}
+
+pub(crate) fn wait() {
+    shuttle::thread::yield_now();
+}
+
+/// Whether a timed wait that found nothing to do gives up now. Shuttle
+/// has no clock: a deadline may pass at any point of the schedule, so
+/// each pending attempt of a timed wait times out with probability 1/2,
+/// drawn from shuttle's own random source (replayed with the schedule).
+pub(crate) fn deadline_passes() -> bool {
+    use shuttle::rand::RngCore;
+    shuttle::rand::thread_rng().next_u32() % 2 == 0
+}
+
+pub(crate) fn pin() -> crossbeam_epoch::Guard {
+    use crossbeam_epoch::{Collector, LocalHandle};
+    shuttle::lazy_static! {
+        static ref COLLECTOR: Collector = Collector::new();
+    }
+    shuttle::thread_local! {
+        static HANDLE: LocalHandle = COLLECTOR.register();
+    }
+    HANDLE.with(|handle| handle.pin())
+}
+
+/// Nothing: shuttle runs every atomic as `SeqCst` on one thread at a
+/// time, so a load never returns a value older than a store that came
+/// before it in the schedule.
+pub(crate) fn retire_fence() {}
+
+/// Nothing, as for `retire_fence`.
+pub(crate) fn releasing() {}
