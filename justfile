@@ -96,7 +96,7 @@ fuzz seconds="600":
     cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
     cd fuzz && cargo +nightly fuzz run model -- -max_total_time={{seconds}} -print_final_stats=1
 
-# The webhook daemon's main job: the storm over HTTP, every event accounted for (exit 1 if one is lost).
+# The webhook daemon's demo (what the README runs first): a storm over HTTP, every event accounted for (exit 1 if one is lost).
 daemon-demo seconds="10":
     cargo run --release -p webhook-daemon -- --demo --seconds {{seconds}}
 
@@ -112,7 +112,7 @@ daemon-test:
 daemon-wrk seconds="10" mode="storm":
     wrk -t2 -c64 -d{{seconds}}s --latency -s webhook-daemon/wrk/storm.lua http://127.0.0.1:8080 -- {{mode}}
 
-# The seed's storm on the library alone, with every message accounted for.
+# The Go daemon's storm on the library alone, with every message accounted for.
 storm seconds="3":
     cargo run --release --example storm -- --seconds {{seconds}}
 

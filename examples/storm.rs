@@ -1,4 +1,4 @@
-//! The seed's storm, on the registry: many threads creating, deleting and
+//! The Go daemon's storm, on the registry: many threads creating, deleting and
 //! messaging a few hundred instances at once (the pattern that killed the Go
 //! daemon with `fatal error: concurrent map writes`), with every message
 //! accounted for at the end.

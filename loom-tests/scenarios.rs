@@ -22,7 +22,8 @@ fn one_id(name: &'static str, cap: usize, buffered: Vec<u32>, threads: Vec<Vec<O
     .check(BOUND);
 }
 
-/// The seed's crash pattern, three ways: replace, delete and a routed send.
+/// The Go daemon's crash pattern (concurrent create, delete and send on one
+/// id), three ways: replace, delete and a routed send.
 #[test]
 fn set_delete_try_send() {
     one_id(

@@ -103,6 +103,22 @@ static CHANNELS_ALIVE: Striped = Striped::new();
 ///
 /// Subtract the number of registered ids and live receivers to see the
 /// garbage that [`reclaim`](crate::reclaim) can free.
+///
+/// # Examples
+///
+/// ```
+/// use channel_registry::{Registry, channels_alive, reclaim};
+/// # if channel_registry::__loom_build() { return Ok(()); }
+///
+/// let before = channels_alive();
+/// let registry = Registry::<u64, ()>::new();
+/// let inbox = registry.set(1, 5)?;
+/// assert!(channels_alive() > before); // counts the whole process's channels
+/// drop(inbox);
+/// drop(registry);
+/// reclaim(); // frees what no thread can reach any more
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn channels_alive() -> usize {
     CHANNELS_ALIVE.sum()
 }

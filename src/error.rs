@@ -6,6 +6,24 @@ use std::fmt;
 use crate::chan::{MAX_BUFFER_BYTES, MAX_CAPACITY};
 
 /// Why [`try_send`](crate::Registry::try_send) failed; holds the message.
+///
+/// # Examples
+///
+/// ```
+/// use channel_registry::{Registry, TrySendError};
+/// # if channel_registry::__loom_build() { return Ok(()); }
+///
+/// let registry = Registry::<u64, String>::new();
+/// let event = "payload".to_string();
+/// match registry.try_send(&1, event) {
+///     Ok(()) => {}
+///     // Each variant holds the message, to retry, log or drop.
+///     Err(TrySendError::NoSuchId(event)) => assert_eq!(event, "payload"),
+///     Err(TrySendError::Full(_event)) => { /* back off and retry */ }
+///     Err(TrySendError::Closed(_event)) => { /* the receiver is gone */ }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(PartialEq, Eq, Clone, Copy)]
 pub enum TrySendError<T> {
     /// No channel is registered under the id (never returned by a
@@ -20,6 +38,19 @@ pub enum TrySendError<T> {
 
 /// Why a waiting send ([`send_async`](crate::Registry::send_async)) failed;
 /// holds the message.
+///
+/// # Examples
+///
+/// ```
+/// use channel_registry::{Registry, SendError};
+/// use futures_lite::future::block_on;
+/// # if channel_registry::__loom_build() { return Ok(()); }
+///
+/// let registry = Registry::<u64, &str>::new();
+/// let result = block_on(registry.send_async(&1, "nobody home"));
+/// assert_eq!(result, Err(SendError::NoSuchId("nobody home")));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(PartialEq, Eq, Clone, Copy)]
 pub enum SendError<T> {
     /// No channel is registered under the id (never returned by a
@@ -31,6 +62,22 @@ pub enum SendError<T> {
 
 /// Why [`send_timeout`](crate::Registry::send_timeout) failed; holds the
 /// message.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use channel_registry::{Registry, SendTimeoutError};
+/// # if channel_registry::__loom_build() { return Ok(()); }
+///
+/// let registry = Registry::<u64, &str>::new();
+/// let _inbox = registry.set(1, 1)?;
+/// registry.try_send(&1, "fills it").unwrap();
+/// let result = registry.send_timeout(&1, "waits", Duration::from_millis(5));
+/// assert_eq!(result, Err(SendTimeoutError::Timeout("waits")));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(PartialEq, Eq, Clone, Copy)]
 pub enum SendTimeoutError<T> {
     /// No channel is registered under the id (never returned by a
@@ -46,6 +93,18 @@ macro_rules! message_error {
     ($name:ident { $($variant:ident => $text:literal),* $(,)? }) => {
         impl<T> $name<T> {
             /// Takes the message back.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use channel_registry::Registry;
+            /// # if channel_registry::__loom_build() { return Ok(()); }
+            ///
+            /// let registry = Registry::<u64, String>::new();
+            /// let error = registry.try_send(&1, "mine".to_string()).unwrap_err();
+            /// assert_eq!(error.into_inner(), "mine");
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn into_inner(self) -> T {
                 match self {
                     $($name::$variant(msg) => msg,)*
@@ -107,6 +166,20 @@ impl<T> From<SendError<T>> for SendTimeoutError<T> {
 }
 
 /// Why [`try_recv`](crate::Receiver::try_recv) returned no message.
+///
+/// # Examples
+///
+/// ```
+/// use channel_registry::{Registry, TryRecvError};
+/// # if channel_registry::__loom_build() { return Ok(()); }
+///
+/// let registry = Registry::<u64, ()>::new();
+/// let inbox = registry.set(1, 5)?;
+/// assert_eq!(inbox.try_recv(), Err(TryRecvError::Empty));
+/// registry.delete(&1);
+/// assert_eq!(inbox.try_recv(), Err(TryRecvError::Closed));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 pub enum TryRecvError {
     /// Nothing is buffered, and the channel is open.
@@ -116,10 +189,40 @@ pub enum TryRecvError {
 }
 
 /// The channel is closed and every buffered message has been received.
+///
+/// # Examples
+///
+/// ```
+/// use channel_registry::{Registry, RecvError};
+/// # if channel_registry::__loom_build() { return Ok(()); }
+///
+/// let registry = Registry::<u64, ()>::new();
+/// let inbox = registry.set(1, 5)?;
+/// registry.delete(&1);
+/// assert_eq!(inbox.recv(), Err(RecvError));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 pub struct RecvError;
 
 /// Why [`recv_timeout`](crate::Receiver::recv_timeout) returned no message.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use channel_registry::{Registry, RecvTimeoutError};
+/// # if channel_registry::__loom_build() { return Ok(()); }
+///
+/// let registry = Registry::<u64, ()>::new();
+/// let inbox = registry.set(1, 5)?;
+/// let wait = Duration::from_millis(5);
+/// assert_eq!(inbox.recv_timeout(wait), Err(RecvTimeoutError::Timeout));
+/// registry.delete(&1);
+/// assert_eq!(inbox.recv_timeout(wait), Err(RecvTimeoutError::Closed));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 pub enum RecvTimeoutError {
     /// Nothing arrived before the timeout, and the channel is open.
@@ -159,6 +262,20 @@ impl Error for RecvTimeoutError {}
 /// A channel capacity that cannot be served: zero, above
 /// [`MAX_CAPACITY`](crate::MAX_CAPACITY), or a buffer above
 /// [`MAX_BUFFER_BYTES`](crate::MAX_BUFFER_BYTES).
+///
+/// # Examples
+///
+/// ```
+/// use channel_registry::{MAX_CAPACITY, Registry};
+/// # if channel_registry::__loom_build() { return Ok(()); }
+///
+/// let registry = Registry::<u64, u8>::new();
+/// let error = registry.set(1, 0).unwrap_err();
+/// assert_eq!(error.requested(), 0);
+/// assert!(registry.set(1, MAX_CAPACITY + 1).is_err());
+/// assert!(!registry.contains(&1)); // nothing was created
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 pub struct CapacityError {
     requested: usize,
@@ -170,6 +287,17 @@ impl CapacityError {
     }
 
     /// The capacity that was asked for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::Registry;
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, u8>::new();
+    /// assert_eq!(registry.set(1, usize::MAX).unwrap_err().requested(), usize::MAX);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn requested(&self) -> usize {
         self.requested
     }
@@ -195,6 +323,19 @@ impl fmt::Display for CapacityError {
 impl Error for CapacityError {}
 
 /// Why [`register`](crate::Registry::register) did not create a channel.
+///
+/// # Examples
+///
+/// ```
+/// use channel_registry::{RegisterError, Registry};
+/// # if channel_registry::__loom_build() { return Ok(()); }
+///
+/// let registry = Registry::<u64, ()>::new();
+/// let _inbox = registry.register(1, 5)?;
+/// assert_eq!(registry.register(1, 5).unwrap_err(), RegisterError::Occupied);
+/// assert!(matches!(registry.register(2, 0), Err(RegisterError::Capacity(_))));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 pub enum RegisterError {
     /// The id already has a channel (possibly one whose receiver was

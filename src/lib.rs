@@ -12,16 +12,13 @@
 //! # if channel_registry::__loom_build() { return Ok(()); }
 //!
 //! let registry = Registry::<u64, String>::new();
-//! let inbox = registry.set(42, 5)?;                    // SetValue: a channel of capacity 5
-//! registry.try_send(&42, "hello".to_string()).unwrap(); // route by id, no lock
-//! assert!(registry.delete(&42));                       // DeleteValue: closes the channel
-//!
-//! assert_eq!(inbox.recv().unwrap(), "hello");          // what was accepted is delivered...
-//! assert!(inbox.recv().is_err());                      // ...then the receiver sees Closed
-//! match registry.try_send(&42, "late".to_string()) {
-//!     Err(TrySendError::NoSuchId(msg)) => assert_eq!(msg, "late"), // and you get it back
-//!     other => panic!("{other:?}"),
-//! }
+//! let inbox = registry.set(42, 5)?;                     // create id 42: a channel of capacity 5
+//! registry.try_send(&42, "event".to_string()).unwrap(); // send by id: no lock, no reference count
+//! assert!(registry.delete(&42));                        // delete id 42: its channel closes
+//! assert_eq!(inbox.recv().unwrap(), "event");           // what was accepted is still delivered,
+//! assert!(inbox.recv().is_err());                       // then the receiver sees the close
+//! let late = registry.try_send(&42, "late".to_string());
+//! assert!(matches!(late, Err(TrySendError::NoSuchId(m)) if m == "late")); // a failed send hands the message back
 //! # Ok::<(), channel_registry::CapacityError>(())
 //! ```
 //!

@@ -28,6 +28,32 @@ use crate::waiters::Registration;
 ///
 /// `Receiver` works with any executor: [`recv_async`](Self::recv_async)
 /// and its [`Stream`] implementation need no runtime.
+///
+/// # Examples
+///
+/// ```
+/// use std::thread;
+/// use std::time::Duration;
+///
+/// use channel_registry::Registry;
+/// # if channel_registry::__loom_build() { return Ok(()); }
+///
+/// let registry = Registry::<u64, u32>::new();
+/// let inbox = registry.set(1, 5)?;
+/// let consumer = thread::spawn(move || {
+///     let mut total = 0;
+///     while let Ok(n) = inbox.recv() {
+///         total += n; // every accepted message, then `Err` once closed
+///     }
+///     total
+/// });
+/// for n in 1..=3 {
+///     registry.send_timeout(&1, n, Duration::from_secs(1))?;
+/// }
+/// registry.delete(&1);
+/// assert_eq!(consumer.join().unwrap(), 6);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Receiver<T> {
     chan: Arc<Chan<T>>,
     /// The `Stream` implementation's place in the wait list.
@@ -48,6 +74,22 @@ impl<T> Receiver<T> {
     ///
     /// [`TryRecvError::Empty`] if nothing is buffered and the channel is
     /// open, [`TryRecvError::Closed`] if it is closed and drained.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::{Registry, TryRecvError};
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, &str>::new();
+    /// let inbox = registry.set(1, 5)?;
+    /// assert_eq!(inbox.try_recv(), Err(TryRecvError::Empty));
+    /// registry.try_send(&1, "hi").unwrap();
+    /// registry.delete(&1);
+    /// assert_eq!(inbox.try_recv(), Ok("hi"));
+    /// assert_eq!(inbox.try_recv(), Err(TryRecvError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
         self.chan.try_pop().map_err(|e| match e {
             PopError::Empty => TryRecvError::Empty,
@@ -61,6 +103,25 @@ impl<T> Receiver<T> {
     /// # Errors
     ///
     /// [`RecvError`] once the channel is closed and drained.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::thread;
+    ///
+    /// use channel_registry::{Registry, RecvError};
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, &str>::new();
+    /// let inbox = registry.set(1, 5)?;
+    /// thread::scope(|s| {
+    ///     s.spawn(|| registry.try_send(&1, "wake up").unwrap());
+    ///     assert_eq!(inbox.recv(), Ok("wake up")); // blocks until it arrives
+    /// });
+    /// registry.delete(&1);
+    /// assert_eq!(inbox.recv(), Err(RecvError)); // closed and drained
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn recv(&self) -> Result<T, RecvError> {
         let mut reg = Registration::default();
         match block_on(None, |waker| self.chan.poll_pop(&mut reg, waker)) {
@@ -76,6 +137,25 @@ impl<T> Receiver<T> {
     /// # Errors
     ///
     /// [`RecvTimeoutError::Timeout`] or [`RecvTimeoutError::Closed`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use channel_registry::{Registry, RecvTimeoutError};
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, &str>::new();
+    /// let inbox = registry.set(1, 5)?;
+    /// let wait = Duration::from_millis(10);
+    /// assert_eq!(inbox.recv_timeout(wait), Err(RecvTimeoutError::Timeout));
+    /// registry.try_send(&1, "in time").unwrap();
+    /// assert_eq!(inbox.recv_timeout(wait), Ok("in time"));
+    /// registry.delete(&1);
+    /// assert_eq!(inbox.recv_timeout(wait), Err(RecvTimeoutError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         let mut reg = Registration::default();
         match block_on(deadline_after(timeout), |waker| {
@@ -108,6 +188,30 @@ impl<T> Receiver<T> {
     /// # Panics
     ///
     /// The future panics if polled again after it returned `Ready`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::Registry;
+    /// use futures_lite::StreamExt;
+    /// use futures_lite::future::block_on;
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, &str>::new();
+    /// let inbox = registry.set(1, 5)?;
+    /// registry.try_send(&1, "async").unwrap();
+    /// // Any executor: here futures-lite's `block_on`.
+    /// assert_eq!(block_on(inbox.recv_async()), Ok("async"));
+    ///
+    /// // The receiver is also a `Stream`, which ends once the channel is closed
+    /// // and drained.
+    /// registry.try_send(&1, "a").unwrap();
+    /// registry.try_send(&1, "b").unwrap();
+    /// registry.delete(&1);
+    /// let rest: Vec<_> = block_on(inbox.collect());
+    /// assert_eq!(rest, ["a", "b"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn recv_async(&self) -> RecvFut<'_, T> {
         RecvFut {
             chan: &self.chan,
@@ -118,21 +222,76 @@ impl<T> Receiver<T> {
 
     /// Whether the channel is closed. Buffered messages may remain: keep
     /// receiving until `Closed`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::Registry;
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, &str>::new();
+    /// let inbox = registry.set(1, 5)?;
+    /// registry.try_send(&1, "left over").unwrap();
+    /// registry.delete(&1);
+    /// assert!(inbox.is_closed());
+    /// assert_eq!(inbox.try_recv(), Ok("left over")); // closed, not yet drained
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.chan.is_closed()
     }
 
     /// Messages buffered now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::Registry;
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, &str>::new();
+    /// let inbox = registry.set(1, 5)?;
+    /// registry.try_send(&1, "a").unwrap();
+    /// registry.try_send(&1, "b").unwrap();
+    /// assert_eq!(inbox.len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.chan.len()
     }
 
     /// Whether nothing is buffered now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::Registry;
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, &str>::new();
+    /// let inbox = registry.set(1, 5)?;
+    /// assert!(inbox.is_empty());
+    /// registry.try_send(&1, "a").unwrap();
+    /// assert!(!inbox.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The channel's capacity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::Registry;
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, &str>::new();
+    /// let inbox = registry.set(1, 5)?;
+    /// assert_eq!(inbox.capacity(), 5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn capacity(&self) -> usize {
         self.chan.capacity()
     }
@@ -174,6 +333,21 @@ impl<T> std::fmt::Debug for Receiver<T> {
 }
 
 /// Future of [`Receiver::recv_async`].
+///
+/// # Examples
+///
+/// ```
+/// use channel_registry::Registry;
+/// use futures_lite::future::block_on;
+/// # if channel_registry::__loom_build() { return Ok(()); }
+///
+/// let registry = Registry::<u64, &str>::new();
+/// let inbox = registry.set(1, 5)?;
+/// registry.try_send(&1, "ready").unwrap();
+/// let recv = inbox.recv_async(); // a `RecvFut`
+/// assert_eq!(block_on(recv), Ok("ready"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct RecvFut<'a, T> {
     chan: &'a Arc<Chan<T>>,

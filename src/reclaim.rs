@@ -205,6 +205,22 @@ fn tear_down_all() {
 /// next calls, and all when it exits). A retired channel whose
 /// [`Receiver`](crate::Receiver) or [`Sender`](crate::Sender) handles are
 /// still alive is not freed by this either: they keep it, by design.
+///
+/// # Examples
+///
+/// ```
+/// use channel_registry::{Registry, reclaim};
+/// # if channel_registry::__loom_build() { return Ok(()); }
+///
+/// let registry = Registry::<u64, Vec<u8>>::new();
+/// for round in 0..100 {
+///     let _inbox = registry.set(round % 10, 5)?; // each replace retires a channel
+/// }
+/// // Retired channels are freed through the epoch, a few per call; at a quiet
+/// // moment, this frees what no thread can reach any more.
+/// reclaim();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn reclaim() {
     // Garbage sealed in epoch `e` is freed once the global epoch reaches
     // `e + 2`; each flush advances it at most once and collects at most 8

@@ -218,6 +218,31 @@ impl<T> Drop for Slot<T> {
 /// Dropping the registry closes every channel still registered: receivers
 /// drain what was buffered and then see the channel closed, and `Sender`
 /// handles fail with `Closed`.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::thread;
+///
+/// use channel_registry::Registry;
+/// # if channel_registry::__loom_build() { return Ok(()); }
+///
+/// // A `static` or an `Arc` shares one registry between threads.
+/// let registry = Arc::new(Registry::<u64, String>::new());
+/// let inbox = registry.set(1, 16)?;
+/// let workers: Vec<_> = (0..4)
+///     .map(|n| {
+///         let registry = Arc::clone(&registry);
+///         thread::spawn(move || registry.try_send(&1, format!("from {n}")).unwrap())
+///     })
+///     .collect();
+/// for worker in workers {
+///     worker.join().unwrap();
+/// }
+/// assert_eq!(inbox.len(), 4);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Registry<K, T>
 where
     K: Ord + Hash + Clone + Send + Sync + 'static,
@@ -259,6 +284,17 @@ where
     T: Send + 'static,
 {
     /// An empty registry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::Registry;
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, String>::new();
+    /// assert!(registry.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new() -> Self {
         Self::with_points(HashIndex::new())
     }
@@ -371,6 +407,21 @@ where
     /// [`RegisterError::Occupied`] if `id` has a channel (even one whose
     /// receiver was dropped), [`RegisterError::Capacity`] for a capacity that
     /// [`set`](Self::set) would refuse. Either way nothing is changed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::{Registry, RegisterError};
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, &str>::new();
+    /// let first = registry.register(3, 5)?;
+    /// // A second register does not replace: the first channel stays.
+    /// assert!(matches!(registry.register(3, 5), Err(RegisterError::Occupied)));
+    /// registry.try_send(&3, "still the first").unwrap();
+    /// assert_eq!(first.try_recv(), Ok("still the first"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn register(&self, id: K, capacity: usize) -> Result<Receiver<T>, RegisterError> {
         check_capacity::<T>(capacity)?;
         let guard = sync::pin();
@@ -390,6 +441,23 @@ where
     /// When this returns, the channel is closed: sends into it fail, and a
     /// receiver waiting on it wakes, drains what was buffered, then sees
     /// `Closed`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::Registry;
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, &str>::new();
+    /// let inbox = registry.set(9, 5)?;
+    /// registry.try_send(&9, "sent before the delete").unwrap();
+    /// assert!(registry.delete(&9));
+    /// assert!(!registry.delete(&9)); // already gone
+    ///
+    /// assert_eq!(inbox.recv(), Ok("sent before the delete"));
+    /// assert!(inbox.recv().is_err()); // then closed
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn delete(&self, id: &K) -> bool {
         let deleted = self.delete_pinned(id, &sync::pin());
         reclaim::tear_down_some();
@@ -430,6 +498,28 @@ where
     /// The message comes back in [`TrySendError::NoSuchId`], [`Full`](TrySendError::Full)
     /// or [`Closed`](TrySendError::Closed) (the receiver was dropped while
     /// `id` stayed registered).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::{Registry, TrySendError};
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, String>::new();
+    /// let inbox = registry.set(1, 1)?;
+    /// registry.try_send(&1, "one".to_string())?;
+    /// // Every failure hands the message back.
+    /// match registry.try_send(&1, "two".to_string()) {
+    ///     Err(TrySendError::Full(msg)) => assert_eq!(msg, "two"),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// match registry.try_send(&2, "three".to_string()) {
+    ///     Err(TrySendError::NoSuchId(msg)) => assert_eq!(msg, "three"),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// assert_eq!(inbox.try_recv(), Ok("one".to_string()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_send(&self, id: &K, msg: T) -> Result<(), TrySendError<T>> {
         let guard = sync::pin();
         let Some(node) = self.points.get(id, &guard) else {
@@ -470,6 +560,26 @@ where
     /// # Errors
     ///
     /// The message comes back in every error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use channel_registry::{Registry, SendTimeoutError};
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, u32>::new();
+    /// let inbox = registry.set(1, 1)?;
+    /// registry.send_timeout(&1, 10, Duration::from_millis(10))?;
+    /// // Full: waits up to the timeout, then hands the message back.
+    /// match registry.send_timeout(&1, 11, Duration::from_millis(10)) {
+    ///     Err(SendTimeoutError::Timeout(msg)) => assert_eq!(msg, 11),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// assert_eq!(inbox.recv(), Ok(10));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn send_timeout(
         &self,
         id: &K,
@@ -513,6 +623,21 @@ where
     /// # Panics
     ///
     /// The future panics if polled again after it returned `Ready`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::Registry;
+    /// use futures_lite::future::block_on;
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, &str>::new();
+    /// let inbox = registry.set(1, 5)?;
+    /// // Any executor: here futures-lite's `block_on`.
+    /// block_on(registry.send_async(&1, "hello"))?;
+    /// assert_eq!(block_on(inbox.recv_async()), Ok("hello"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn send_async<'a>(&'a self, id: &'a K, msg: T) -> RoutedSendFut<'a, K, T> {
         RoutedSendFut {
             registry: self,
@@ -569,6 +694,25 @@ where
     /// Sends through the handle skip the lookup. The handle stays bound to
     /// this channel: once `id` is deleted or replaced, its sends fail with
     /// `Closed` and hand the message back; fetch a new handle then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::{Registry, TrySendError};
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, &str>::new();
+    /// let inbox = registry.set(1, 5)?;
+    /// let handle = registry.sender(&1).expect("id 1 has a channel");
+    /// handle.try_send("no lookup")?;
+    /// assert_eq!(inbox.try_recv(), Ok("no lookup"));
+    ///
+    /// // Replacing the id closes the handle's channel: fetch a new handle.
+    /// let _new_inbox = registry.set(1, 5)?;
+    /// assert!(matches!(handle.try_send("late"), Err(TrySendError::Closed("late"))));
+    /// assert!(registry.sender(&2).is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sender(&self, id: &K) -> Option<Sender<T>> {
         let guard = sync::pin();
         let node = self.points.get(id, &guard)?;
@@ -579,6 +723,22 @@ where
     }
 
     /// Whether `id` has a channel (possibly one whose receiver was dropped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::Registry;
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, ()>::new();
+    /// let inbox = registry.set(1, 5)?;
+    /// assert!(registry.contains(&1));
+    /// drop(inbox); // the id stays registered
+    /// assert!(registry.contains(&1));
+    /// registry.delete(&1);
+    /// assert!(!registry.contains(&1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn contains(&self, id: &K) -> bool {
         let guard = sync::pin();
         // Negative control: reads the slot alone, so a generation that is
@@ -599,6 +759,20 @@ where
     ///
     /// Exact when no `set`, `register` or `delete` runs concurrently; while
     /// they do, a snapshot that may be off by the operations in flight.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::Registry;
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, ()>::new();
+    /// let _a = registry.set(1, 5)?;
+    /// let _b = registry.set(2, 5)?;
+    /// let _c = registry.set(2, 5)?; // a replace: still two ids
+    /// assert_eq!(registry.len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn len(&self) -> usize {
         // The point index's own counts (its live entries), not a count of
         // the registry's: a shared word written on every create and delete
@@ -607,6 +781,19 @@ where
     }
 
     /// Whether no id has a channel (same caveat as [`len`](Self::len)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::Registry;
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, ()>::new();
+    /// assert!(registry.is_empty());
+    /// let _inbox = registry.set(1, 5)?;
+    /// assert!(!registry.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -616,11 +803,37 @@ where
     /// The iterator pins no epoch between items: it resumes after the last id
     /// it returned, so it sees every id present for its whole run, never one
     /// twice, and may or may not see ids added or removed meanwhile.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::Registry;
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, ()>::new();
+    /// let _inboxes: Vec<_> = [30, 10, 20].into_iter().map(|id| registry.set(id, 1)).collect();
+    /// registry.delete(&20);
+    /// assert_eq!(registry.ids().collect::<Vec<_>>(), [10, 30]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn ids(&self) -> Ids<'_, K, T, std::ops::RangeFull> {
         self.ids_in(..)
     }
 
     /// The ids within `range`, in ascending order (see [`ids`](Self::ids)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::Registry;
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, ()>::new();
+    /// let _inboxes: Vec<_> = (0..10).map(|id| registry.set(id, 1)).collect();
+    /// assert_eq!(registry.ids_in(3..6).collect::<Vec<_>>(), [3, 4, 5]);
+    /// assert_eq!(registry.ids_in(8..).collect::<Vec<_>>(), [8, 9]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn ids_in<R: RangeBounds<K>>(&self, range: R) -> Ids<'_, K, T, R> {
         Ids {
             registry: self,
@@ -894,6 +1107,21 @@ where
 }
 
 /// Future of [`Registry::send_async`].
+///
+/// # Examples
+///
+/// ```
+/// use channel_registry::Registry;
+/// use futures_lite::future::block_on;
+/// # if channel_registry::__loom_build() { return Ok(()); }
+///
+/// let registry = Registry::<u64, &str>::new();
+/// let inbox = registry.set(1, 5)?;
+/// let send = registry.send_async(&1, "routed"); // a `RoutedSendFut`
+/// block_on(send)?;
+/// assert_eq!(inbox.try_recv(), Ok("routed"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct RoutedSendFut<'a, K, T>
 where
@@ -940,6 +1168,21 @@ where
 }
 
 /// Iterator of [`Registry::ids`] and [`Registry::ids_in`].
+///
+/// # Examples
+///
+/// ```
+/// use channel_registry::Registry;
+/// # if channel_registry::__loom_build() { return Ok(()); }
+///
+/// let registry = Registry::<u64, ()>::new();
+/// let _inboxes: Vec<_> = (0..5).map(|id| registry.set(id, 1)).collect();
+/// let mut ids = registry.ids();
+/// assert_eq!(ids.next(), Some(0));
+/// registry.delete(&1); // removed while iterating: not returned
+/// assert_eq!(ids.collect::<Vec<_>>(), [2, 3, 4]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Ids<'a, K, T, R>
 where
     K: Ord + Hash + Clone + Send + Sync + 'static,

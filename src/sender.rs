@@ -19,6 +19,27 @@ use crate::sync::Arc;
 /// receiver dropped) every send fails with `Closed` and hands the message
 /// back. It never returns `NoSuchId`. A handle keeps its channel's memory
 /// alive, not its registration.
+///
+/// # Examples
+///
+/// ```
+/// use std::thread;
+///
+/// use channel_registry::Registry;
+/// # if channel_registry::__loom_build() { return Ok(()); }
+///
+/// let registry = Registry::<u64, u32>::new();
+/// let inbox = registry.set(1, 5)?;
+/// let handle = registry.sender(&1).unwrap();
+/// thread::scope(|s| {
+///     for n in 0..3 {
+///         let handle = handle.clone();
+///         s.spawn(move || handle.try_send(n).unwrap());
+///     }
+/// });
+/// assert_eq!(inbox.len(), 3);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Sender<T> {
     chan: Arc<Chan<T>>,
 }
@@ -33,6 +54,22 @@ impl<T> Sender<T> {
     /// # Errors
     ///
     /// [`TrySendError::Full`] or [`TrySendError::Closed`], with the message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::{Registry, TrySendError};
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, &str>::new();
+    /// let inbox = registry.set(1, 1)?;
+    /// let handle = registry.sender(&1).unwrap();
+    /// handle.try_send("fits")?;
+    /// assert!(matches!(handle.try_send("full"), Err(TrySendError::Full("full"))));
+    /// drop(inbox);
+    /// assert!(matches!(handle.try_send("gone"), Err(TrySendError::Closed("gone"))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
         self.chan.try_push(msg).map_err(|e| match e {
             PushError::Full(m) => TrySendError::Full(m),
@@ -46,6 +83,26 @@ impl<T> Sender<T> {
     ///
     /// [`SendTimeoutError::Timeout`] or [`SendTimeoutError::Closed`], with
     /// the message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use channel_registry::{Registry, SendTimeoutError};
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, u32>::new();
+    /// let inbox = registry.set(1, 1)?;
+    /// let handle = registry.sender(&1).unwrap();
+    /// handle.send_timeout(1, Duration::from_millis(10))?;
+    /// match handle.send_timeout(2, Duration::from_millis(10)) {
+    ///     Err(SendTimeoutError::Timeout(msg)) => assert_eq!(msg, 2),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// assert_eq!(inbox.recv(), Ok(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn send_timeout(&self, msg: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
         let mut msg = Some(msg);
         let mut wait = SendWait::new();
@@ -86,6 +143,21 @@ impl<T> Sender<T> {
     /// # Panics
     ///
     /// The future panics if polled again after it returned `Ready`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::Registry;
+    /// use futures_lite::future::block_on;
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, &str>::new();
+    /// let inbox = registry.set(1, 5)?;
+    /// let handle = registry.sender(&1).unwrap();
+    /// block_on(handle.send_async("hello"))?;
+    /// assert_eq!(inbox.try_recv(), Ok("hello"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn send_async(&self, msg: T) -> SendFut<'_, T> {
         SendFut {
             sender: self,
@@ -96,26 +168,95 @@ impl<T> Sender<T> {
 
     /// Whether the channel is closed (its id deleted or replaced, its
     /// receiver dropped, or the registry dropped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::Registry;
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, &str>::new();
+    /// let _inbox = registry.set(1, 5)?;
+    /// let handle = registry.sender(&1).unwrap();
+    /// assert!(!handle.is_closed());
+    /// registry.delete(&1);
+    /// assert!(handle.is_closed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.chan.is_closed()
     }
 
     /// Messages buffered now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::Registry;
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, &str>::new();
+    /// let _inbox = registry.set(1, 5)?;
+    /// let handle = registry.sender(&1).unwrap();
+    /// handle.try_send("a").unwrap();
+    /// assert_eq!(handle.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.chan.len()
     }
 
     /// Whether nothing is buffered now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::Registry;
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, &str>::new();
+    /// let _inbox = registry.set(1, 5)?;
+    /// let handle = registry.sender(&1).unwrap();
+    /// assert!(handle.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The channel's capacity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::Registry;
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, &str>::new();
+    /// let _inbox = registry.set(1, 8)?;
+    /// assert_eq!(registry.sender(&1).unwrap().capacity(), 8);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn capacity(&self) -> usize {
         self.chan.capacity()
     }
 
     /// Whether both handles send into the same channel.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::Registry;
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, &str>::new();
+    /// let _old = registry.set(1, 5)?;
+    /// let a = registry.sender(&1).unwrap();
+    /// assert!(a.same_channel(&registry.sender(&1).unwrap()));
+    /// let _new = registry.set(1, 5)?; // a new channel under the same id
+    /// assert!(!a.same_channel(&registry.sender(&1).unwrap()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn same_channel(&self, other: &Sender<T>) -> bool {
         Arc::ptr_eq(&self.chan, &other.chan)
     }
@@ -136,6 +277,22 @@ impl<T> std::fmt::Debug for Sender<T> {
 }
 
 /// Future of [`Sender::send_async`].
+///
+/// # Examples
+///
+/// ```
+/// use channel_registry::Registry;
+/// use futures_lite::future::block_on;
+/// # if channel_registry::__loom_build() { return Ok(()); }
+///
+/// let registry = Registry::<u64, &str>::new();
+/// let inbox = registry.set(1, 5)?;
+/// let handle = registry.sender(&1).unwrap();
+/// let send = handle.send_async("handled"); // a `SendFut`
+/// block_on(send)?;
+/// assert_eq!(inbox.try_recv(), Ok("handled"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct SendFut<'a, T> {
     sender: &'a Sender<T>,

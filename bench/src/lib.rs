@@ -1,6 +1,6 @@
 //! The benchmark harness for `channel-registry` against its composite peers
 //! (a map crate plus `async-channel`) and the Go daemon's original fix
-//! ([`go`]), following the shared workload spec (read-heavy, mixed, churn)
+//! ([`go`]), following the workload spec of `bench/README.md` (read-heavy, mixed, churn)
 //! plus churn with a held reclamation pin (`bench/README.md`).
 //!
 //! Every Rust implementation is a type implementing [`Impl`]; the workers are
@@ -638,7 +638,7 @@ macro_rules! dispatch {
     };
 }
 
-/// xorshift64* (Vigna), as the shared workload spec asks (bench/README.md).
+/// xorshift64* (Vigna), as the workload spec asks (bench/README.md).
 #[derive(Clone, Debug)]
 pub struct XorShift64Star(u64);
 

@@ -1,4 +1,4 @@
-//! `--demo`: the seed's storm over HTTP, with every event accounted for.
+//! `--demo`: a storm over HTTP, with every event accounted for.
 //!
 //! [`run`] starts a [`Daemon`] on an ephemeral port of 127.0.0.1, then many
 //! HTTP clients in the same process create, replace, delete, query and post

@@ -1,4 +1,4 @@
-//! The seed's webhook daemon, rebuilt on [`channel_registry`].
+//! A Go webhook daemon, rebuilt on [`channel_registry`].
 //!
 //! The original was a Go service: an HTTP handler routed events to
 //! per-instance channels kept in a plain map, and a manager goroutine
@@ -100,7 +100,7 @@ pub type EventHandler =
 /// The daemon's settings.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Mailbox capacity of a `PUT` without `?capacity=` (the Go seed's 5).
+    /// Mailbox capacity of a `PUT` without `?capacity=` (the Go daemon's 5).
     pub default_capacity: usize,
     /// The largest capacity a `PUT` may ask for. A mailbox's buffer is
     /// allocated when it is created (32 bytes a slot), so this bounds what

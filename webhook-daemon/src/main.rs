@@ -8,7 +8,7 @@ use clap::Parser;
 use webhook_daemon::demo::{self, DemoConfig};
 use webhook_daemon::{Config, Daemon, shutdown_signal};
 
-/// The seed's webhook daemon on channel-registry.
+/// A Go webhook daemon, rebuilt on channel-registry.
 ///
 /// Without --demo: serves the API on --listen until SIGINT or SIGTERM, then
 /// drains every instance and prints a summary. With --demo: starts the

@@ -1,4 +1,4 @@
--- wrk script: the seed's storm against a running webhook-daemon.
+-- wrk script: the demo's storm against a running webhook-daemon.
 --
 --   wrk -t2 -c64 -d10s --latency -s webhook-daemon/wrk/storm.lua http://127.0.0.1:8080
 --   wrk ... -s webhook-daemon/wrk/storm.lua http://127.0.0.1:8080 -- posts   (posts only)
