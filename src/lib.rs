@@ -194,3 +194,14 @@ pub use sender::{SendFut, Sender};
 pub fn __loom_build() -> bool {
     cfg!(any(loom, shuttle))
 }
+
+#[cfg(test)]
+mod tests {
+    /// The doctests' early return must fire in exactly the model builds:
+    /// there the library cannot run outside a model, and natively every
+    /// example must run.
+    #[test]
+    fn model_builds_are_reported_as_such() {
+        assert_eq!(crate::__loom_build(), cfg!(any(loom, shuttle)));
+    }
+}

@@ -902,6 +902,39 @@ mod tests {
         }
     }
 
+    /// The sizing rule, exactly: a migration makes a table of
+    /// `2 × (cap − dead)` buckets, rounded up to a power of two, so the
+    /// tombstones it drops make it smaller than plain doubling would.
+    #[test]
+    fn a_migration_sizes_the_new_table_from_what_is_not_dead() {
+        let index = HashIndex::<u64, u64>::with_fixed_seed(3);
+        let guard = crate::sync::pin();
+        let insert = |k: u64| {
+            assert!(
+                index
+                    .insert(Box::new(Node::new(k, k)), |_| false, &guard)
+                    .is_ok()
+            );
+        };
+        // 13 ids: the 13th insert finds 16 buckets 3/4 used and doubles them.
+        (0..13).for_each(insert);
+        assert_eq!((index.buckets(&guard), index.migrations(&guard)), (32, 1));
+        // 10 removals leave 10 tombstones, still counted as used.
+        for k in 0..10 {
+            let node = index.get(&k, &guard).expect("inserted");
+            assert!(index.remove(node, &guard));
+        }
+        // 11 more fill the 32 buckets to 24 used; the 12th migrates, with
+        // 10 of the 32 dead: 2 × 22 = 44, so 64 buckets (not 128).
+        (100..111).for_each(insert);
+        assert_eq!((index.buckets(&guard), index.migrations(&guard)), (32, 1));
+        insert(111);
+        assert_eq!((index.buckets(&guard), index.migrations(&guard)), (64, 2));
+        for k in (10..13).chain(100..112) {
+            assert_eq!(index.get(&k, &guard).map(|node| node.value), Some(k));
+        }
+    }
+
     /// Many ids inserted and removed: the table migrates (and reseeds)
     /// without losing a live id, and every removed id is gone.
     #[test]
