@@ -54,8 +54,31 @@ pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
 
+/// An unparker of this thread, and a waker that calls it.
+fn this_thread() -> (std::sync::Arc<Unparker>, Waker) {
+    let unparker = std::sync::Arc::new(Unparker {
+        thread: thread::current(),
+        #[cfg(loom)]
+        woken: std::sync::atomic::AtomicBool::new(false),
+    });
+    let waker = Waker::from(std::sync::Arc::clone(&unparker));
+    (unparker, waker)
+}
+
 /// Polls `poll` with a waker that unparks this thread, parking between polls,
-/// until it is ready (`Some`) or `deadline` passes (`None`).
+/// until it is ready.
+pub(crate) fn block_on<R>(mut poll: impl FnMut(&Waker) -> Poll<R>) -> R {
+    let (unparker, waker) = this_thread();
+    loop {
+        if let Poll::Ready(r) = poll(&waker) {
+            return r;
+        }
+        unparker.park();
+    }
+}
+
+/// Like [`block_on`], until `poll` is ready (`Some`) or `deadline` passes
+/// (`None`); no deadline waits as long as `block_on`.
 ///
 /// The model checkers have no clock. Under loom a deadline is modelled as
 /// one that has already expired when the first poll is pending, so the model
@@ -64,16 +87,11 @@ pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
 /// the wait yields and polls again instead of parking, because shuttle would
 /// report a timed wait that nobody wakes as a deadlock. Waits without a
 /// deadline park as usual in every build.
-pub(crate) fn block_on<R>(
+pub(crate) fn block_on_until<R>(
     deadline: Option<Instant>,
     mut poll: impl FnMut(&Waker) -> Poll<R>,
 ) -> Option<R> {
-    let unparker = std::sync::Arc::new(Unparker {
-        thread: thread::current(),
-        #[cfg(loom)]
-        woken: std::sync::atomic::AtomicBool::new(false),
-    });
-    let waker = Waker::from(std::sync::Arc::clone(&unparker));
+    let (unparker, waker) = this_thread();
     loop {
         if let Poll::Ready(r) = poll(&waker) {
             return Some(r);

@@ -39,21 +39,10 @@ use std::task::{Poll, Waker};
 
 use crate::ring::{PopError, PushError, Ring};
 
-use crate::error::CapacityError;
+use crate::capacity::Capacity;
 use crate::stripes::Striped;
 use crate::sync::{Arc, AtomicPtr, Built, Ordering, fence};
 use crate::waiters::{Registration, Side, Waiters};
-
-/// The largest capacity a channel may have.
-///
-/// A channel allocates its whole buffer when it is created, so capacities are
-/// bounded to keep a typo from aborting the process on allocation failure.
-/// Larger requests, and requests whose buffer would exceed
-/// [`MAX_BUFFER_BYTES`], fail with [`CapacityError`].
-pub const MAX_CAPACITY: usize = 1 << 20;
-
-/// The largest buffer, in bytes, that one channel may allocate.
-pub const MAX_BUFFER_BYTES: usize = 1 << 30;
 
 /// The retirement mark of a generation removed by `delete`, and the content
 /// of a slot whose id is deleted. Never dereferenced: address 1 is never a
@@ -75,19 +64,6 @@ pub(crate) unsafe fn clone_counted<T>(chan: *const Chan<T>) -> Arc<Chan<T>> {
     // count from being released when `borrowed` goes out of scope.
     let borrowed = std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(chan) });
     Arc::clone(&borrowed)
-}
-
-/// Checks a requested capacity against [`MAX_CAPACITY`] and [`MAX_BUFFER_BYTES`].
-pub(crate) fn check_capacity<T>(capacity: usize) -> Result<(), CapacityError> {
-    // Each slot of the queue holds a `T` and a stamp word.
-    let slot = std::mem::size_of::<T>() + std::mem::size_of::<usize>();
-    let fits = capacity
-        .checked_mul(slot)
-        .is_some_and(|bytes| bytes <= MAX_BUFFER_BYTES);
-    if capacity == 0 || capacity > MAX_CAPACITY || !fits {
-        return Err(CapacityError::new(capacity));
-    }
-    Ok(())
 }
 
 /// Channel generations allocated and not yet freed, process-wide.
@@ -138,12 +114,11 @@ pub(crate) struct Chan<T> {
 }
 
 impl<T> Chan<T> {
-    /// A new, open generation. `capacity` must have passed [`check_capacity`].
-    pub(crate) fn new(capacity: usize) -> Self {
-        debug_assert!(check_capacity::<T>(capacity).is_ok());
+    /// A new, open generation.
+    pub(crate) fn new(capacity: Capacity) -> Self {
         CHANNELS_ALIVE.add(1);
         Chan {
-            queue: Ring::new(capacity),
+            queue: Ring::new(capacity.get()),
             waiters: Waiters::new(),
             successor: AtomicPtr::new(ptr::null_mut()),
             built: Built::new(),
@@ -211,9 +186,9 @@ impl<T> Chan<T> {
     }
 
     /// Closes the queue and wakes every waiter. Idempotent.
-    pub(crate) fn close(&self) -> bool {
+    pub(crate) fn close(&self) {
         self.built.check();
-        let first = self.queue.close();
+        self.queue.close();
         // Negative control `close_wakes_one`: a close that wakes one waiter
         // per side leaves the others asleep.
         if cfg!(channel_registry_broken = "close_wakes_one") {
@@ -223,7 +198,6 @@ impl<T> Chan<T> {
             self.waiters.recv().notify_all();
             self.waiters.send().notify_all();
         }
-        first
     }
 
     /// Claims this generation for retirement, naming its successor.
@@ -290,17 +264,15 @@ impl<T> Chan<T> {
         msg: &mut Option<T>,
         reg: &mut Registration,
         waker: &Waker,
-    ) -> Poll<Result<(), PushError<T>>> {
+    ) -> Poll<Result<(), Closed<T>>> {
         let Some(m) = msg.take() else {
             // Only reachable by polling a completed future: see the futures' docs.
             panic!("channel-registry: send future polled after completion");
         };
         let m = match self.push_for_waiter(m) {
             Err(PushError::Full(m)) => m,
-            done => {
-                self.finish_wait(Side::Send, reg);
-                return Poll::Ready(done);
-            }
+            Ok(()) => return self.end_push_wait(reg, Ok(())),
+            Err(PushError::Closed(m)) => return self.end_push_wait(reg, Err(Closed(m))),
         };
         self.waiters.send().register(reg, waker);
         match self.push_for_waiter(m) {
@@ -308,11 +280,19 @@ impl<T> Chan<T> {
                 *msg = Some(m);
                 Poll::Pending
             }
-            done => {
-                self.finish_wait(Side::Send, reg);
-                Poll::Ready(done)
-            }
+            Ok(()) => self.end_push_wait(reg, Ok(())),
+            Err(PushError::Closed(m)) => self.end_push_wait(reg, Err(Closed(m))),
         }
+    }
+
+    /// Ends a waiting push with `result` (see `finish_wait`).
+    fn end_push_wait(
+        &self,
+        reg: &mut Registration,
+        result: Result<(), Closed<T>>,
+    ) -> Poll<Result<(), Closed<T>>> {
+        self.finish_wait(Side::Send, reg);
+        Poll::Ready(result)
     }
 
     /// One attempt of a receive that may wait. `Err(())` means closed and
@@ -416,6 +396,10 @@ impl<T> std::fmt::Debug for Chan<T> {
 
 /// A send that may wait, from the outside: the generation it waits on (kept
 /// alive by an `Arc` while it is registered) and its registration.
+/// A waiting push that ended because the channel is closed: the message
+/// comes back. (A waiting push never reports `Full`: it waits instead.)
+pub(crate) struct Closed<T>(pub(crate) T);
+
 pub(crate) struct SendWait<T> {
     chan: Option<Arc<Chan<T>>>,
     reg: Registration,
@@ -429,19 +413,32 @@ impl<T> SendWait<T> {
         }
     }
 
-    /// One attempt into the generation at `chan`.
+    /// One attempt into `chan`, a generation the caller holds a count of.
+    pub(crate) fn poll(
+        &mut self,
+        chan: &Arc<Chan<T>>,
+        msg: &mut Option<T>,
+        waker: &Waker,
+    ) -> Poll<Result<(), Closed<T>>> {
+        // SAFETY: `chan` is an `Arc` pointer, and the borrowed `Arc` keeps it
+        // alive for this call.
+        unsafe { self.poll_raw(Arc::as_ptr(chan), msg, waker) }
+    }
+
+    /// One attempt into the generation at `chan`, for a caller that reached
+    /// it without a count of its own (a routed send, under an epoch guard).
     ///
     /// # Safety
     ///
     /// `chan` must come from `Arc::into_raw` of an `Arc<Chan<T>>` that stays
     /// alive for the duration of this call (the caller holds an `Arc` or an
     /// epoch guard under which the generation cannot be reclaimed).
-    pub(crate) unsafe fn poll(
+    pub(crate) unsafe fn poll_raw(
         &mut self,
         chan: *const Chan<T>,
         msg: &mut Option<T>,
         waker: &Waker,
-    ) -> Poll<Result<(), PushError<T>>> {
+    ) -> Poll<Result<(), Closed<T>>> {
         if self
             .chan
             .as_ref()
@@ -479,30 +476,5 @@ impl<T> SendWait<T> {
 impl<T> Drop for SendWait<T> {
     fn drop(&mut self) {
         self.cancel();
-    }
-}
-
-#[cfg(all(test, not(any(loom, shuttle))))]
-mod tests {
-    use super::*;
-
-    /// The byte limit charges each slot its value and its stamp word, and
-    /// admits a buffer of exactly `MAX_BUFFER_BYTES`. Checked without
-    /// allocating: the largest such buffer is a gigabyte.
-    #[test]
-    fn the_byte_limit_counts_a_stamp_word_per_slot() {
-        // 2,040 + 8 = 2,048 bytes a slot: 2^30 / 2^11 = 2^19 slots fill the
-        // limit exactly, and the capacity limit (2^20) does not bind.
-        type Big = [u8; 2040];
-        let slot = std::mem::size_of::<Big>() + std::mem::size_of::<usize>();
-        let most = MAX_BUFFER_BYTES / slot;
-        assert_eq!(most * slot, MAX_BUFFER_BYTES);
-        assert!(most < MAX_CAPACITY);
-        assert!(check_capacity::<Big>(most).is_ok());
-        assert!(check_capacity::<Big>(most + 1).is_err());
-        // For a small value the capacity limit binds instead.
-        assert!(check_capacity::<u8>(MAX_CAPACITY).is_ok());
-        assert!(check_capacity::<u8>(MAX_CAPACITY + 1).is_err());
-        assert!(check_capacity::<u8>(0).is_err());
     }
 }

@@ -3,7 +3,7 @@
 use std::error::Error;
 use std::fmt;
 
-use crate::chan::{MAX_BUFFER_BYTES, MAX_CAPACITY};
+use crate::capacity::CapacityError;
 
 /// Why [`try_send`](crate::Registry::try_send) failed; holds the message.
 ///
@@ -258,69 +258,6 @@ impl fmt::Display for RecvTimeoutError {
 impl Error for TryRecvError {}
 impl Error for RecvError {}
 impl Error for RecvTimeoutError {}
-
-/// A channel capacity that cannot be served: zero, above
-/// [`MAX_CAPACITY`](crate::MAX_CAPACITY), or a buffer above
-/// [`MAX_BUFFER_BYTES`](crate::MAX_BUFFER_BYTES).
-///
-/// # Examples
-///
-/// ```
-/// use channel_registry::{MAX_CAPACITY, Registry};
-/// # if channel_registry::__loom_build() { return Ok(()); }
-///
-/// let registry = Registry::<u64, u8>::new();
-/// let error = registry.set(1, 0).unwrap_err();
-/// assert_eq!(error.requested(), 0);
-/// assert!(registry.set(1, MAX_CAPACITY + 1).is_err());
-/// assert!(!registry.contains(&1)); // nothing was created
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, PartialEq, Eq, Clone, Copy)]
-pub struct CapacityError {
-    requested: usize,
-}
-
-impl CapacityError {
-    pub(crate) fn new(requested: usize) -> Self {
-        CapacityError { requested }
-    }
-
-    /// The capacity that was asked for.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use channel_registry::Registry;
-    /// # if channel_registry::__loom_build() { return Ok(()); }
-    ///
-    /// let registry = Registry::<u64, u8>::new();
-    /// assert_eq!(registry.set(1, usize::MAX).unwrap_err().requested(), usize::MAX);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn requested(&self) -> usize {
-        self.requested
-    }
-}
-
-impl fmt::Display for CapacityError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.requested == 0 {
-            write!(
-                f,
-                "channel capacity must be at least 1 (rendezvous channels are not supported)"
-            )
-        } else {
-            write!(
-                f,
-                "channel capacity {} is above the maximum of {} slots or {} buffer bytes",
-                self.requested, MAX_CAPACITY, MAX_BUFFER_BYTES
-            )
-        }
-    }
-}
-
-impl Error for CapacityError {}
 
 /// Why [`register`](crate::Registry::register) did not create a channel.
 ///

@@ -162,6 +162,7 @@
 #![warn(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
 
 mod block;
+mod capacity;
 mod chan;
 mod error;
 mod index;
@@ -174,10 +175,11 @@ mod stripes;
 mod sync;
 mod waiters;
 
-pub use chan::{MAX_BUFFER_BYTES, MAX_CAPACITY, channels_alive};
+pub use capacity::{CapacityError, MAX_BUFFER_BYTES, MAX_CAPACITY};
+pub use chan::channels_alive;
 pub use error::{
-    CapacityError, RecvError, RecvTimeoutError, RegisterError, SendError, SendTimeoutError,
-    TryRecvError, TrySendError,
+    RecvError, RecvTimeoutError, RegisterError, SendError, SendTimeoutError, TryRecvError,
+    TrySendError,
 };
 pub use receiver::{Receiver, RecvFut};
 pub use reclaim::{__teardowns, reclaim};

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::ring::PopError;
 use futures_core::Stream;
 
-use crate::block::{block_on, deadline_after};
+use crate::block::{block_on, block_on_until, deadline_after};
 use crate::chan::Chan;
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::sync::Arc;
@@ -124,11 +124,7 @@ impl<T> Receiver<T> {
     /// ```
     pub fn recv(&self) -> Result<T, RecvError> {
         let mut reg = Registration::default();
-        match block_on(None, |waker| self.chan.poll_pop(&mut reg, waker)) {
-            Some(Ok(msg)) => Ok(msg),
-            Some(Err(())) => Err(RecvError),
-            None => unreachable!("a wait without deadline does not time out"),
-        }
+        block_on(|waker| self.chan.poll_pop(&mut reg, waker)).map_err(|()| RecvError)
     }
 
     /// Receives, blocking up to `timeout`. A timeout too large for
@@ -158,7 +154,7 @@ impl<T> Receiver<T> {
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         let mut reg = Registration::default();
-        match block_on(deadline_after(timeout), |waker| {
+        match block_on_until(deadline_after(timeout), |waker| {
             self.chan.poll_pop(&mut reg, waker)
         }) {
             Some(Ok(msg)) => Ok(msg),

@@ -140,9 +140,10 @@ use std::time::Duration;
 
 use crate::ring::PushError;
 
-use crate::block::{block_on, deadline_after};
-use crate::chan::{Chan, SendWait, check_capacity, clone_counted, deleted};
-use crate::error::{CapacityError, RegisterError, SendError, SendTimeoutError, TrySendError};
+use crate::block::{block_on_until, deadline_after};
+use crate::capacity::{self, Capacity, CapacityError};
+use crate::chan::{Chan, Closed, SendWait, clone_counted, deleted};
+use crate::error::{RegisterError, SendError, SendTimeoutError, TrySendError};
 use crate::index::{HashIndex, Keys, Node};
 use crate::receiver::Receiver;
 use crate::reclaim;
@@ -390,7 +391,7 @@ where
     /// # Ok::<(), channel_registry::CapacityError>(())
     /// ```
     pub fn set(&self, id: K, capacity: usize) -> Result<Receiver<T>, CapacityError> {
-        check_capacity::<T>(capacity)?;
+        let capacity = capacity::check::<T>(capacity)?;
         let guard = sync::pin();
         let (receiver, chan) = new_generation(capacity);
         let installed = self.install(id, chan, Occupied::Replace, &guard);
@@ -423,7 +424,7 @@ where
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn register(&self, id: K, capacity: usize) -> Result<Receiver<T>, RegisterError> {
-        check_capacity::<T>(capacity)?;
+        let capacity = capacity::check::<T>(capacity)?;
         let guard = sync::pin();
         let (receiver, chan) = new_generation(capacity);
         let installed = self.install(id, chan, Occupied::Refuse, &guard);
@@ -588,7 +589,7 @@ where
     ) -> Result<(), SendTimeoutError<T>> {
         let mut msg = Some(msg);
         let mut wait = SendWait::new();
-        match block_on(deadline_after(timeout), |waker| {
+        match block_on_until(deadline_after(timeout), |waker| {
             self.poll_send(id, &mut msg, &mut wait, waker)
         }) {
             Some(done) => done.map_err(SendTimeoutError::from),
@@ -670,13 +671,10 @@ where
             }
             // SAFETY: `current` is an `Arc` pointer kept alive by `guard`
             // (as in `try_send`), for the whole call.
-            match unsafe { wait.poll(current, msg, waker) } {
+            match unsafe { wait.poll_raw(current, msg, waker) } {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(())) => return Poll::Ready(Ok(())),
-                Poll::Ready(Err(PushError::Full(_))) => {
-                    unreachable!("poll_push waits instead of returning Full")
-                }
-                Poll::Ready(Err(PushError::Closed(m))) => {
+                Poll::Ready(Err(Closed(m))) => {
                     // SAFETY: as above.
                     let successor = unsafe { &*current }.successor_after_failed_push();
                     if successor.is_null() {
@@ -1056,7 +1054,7 @@ unsafe fn release_generation<T>(ptr: *mut ()) {
 struct Refused;
 
 /// A new generation: its receiver, and the count that `install` hands on.
-fn new_generation<T>(capacity: usize) -> (Receiver<T>, Arc<Chan<T>>) {
+fn new_generation<T>(capacity: Capacity) -> (Receiver<T>, Arc<Chan<T>>) {
     let chan = Arc::new(Chan::new(capacity));
     (Receiver::new(Arc::clone(&chan)), chan)
 }

@@ -89,6 +89,10 @@ unsafe impl<T: Send> Send for Ring<T> {}
 unsafe impl<T: Send> Sync for Ring<T> {}
 
 impl<T> Ring<T> {
+    /// The bytes a ring allocates per slot of capacity: the value and its
+    /// stamp (what `capacity::check` charges against `MAX_BUFFER_BYTES`).
+    pub(crate) const SLOT_BYTES: usize = std::mem::size_of::<Slot<T>>();
+
     /// A ring of `capacity` slots. `capacity` must be at least 1 and small
     /// enough that two more bits fit above the index (the registry caps it at
     /// 2^20).

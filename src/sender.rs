@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::ring::PushError;
 
-use crate::block::{block_on, deadline_after};
-use crate::chan::{Chan, SendWait};
+use crate::block::{block_on_until, deadline_after};
+use crate::chan::{Chan, Closed, SendWait};
 use crate::error::{SendError, SendTimeoutError, TrySendError};
 use crate::sync::Arc;
 
@@ -106,16 +106,11 @@ impl<T> Sender<T> {
     pub fn send_timeout(&self, msg: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
         let mut msg = Some(msg);
         let mut wait = SendWait::new();
-        let chan = Arc::as_ptr(&self.chan);
-        // SAFETY: `self.chan` keeps the generation alive for the whole wait.
-        match block_on(deadline_after(timeout), |waker| unsafe {
-            wait.poll(chan, &mut msg, waker)
+        match block_on_until(deadline_after(timeout), |waker| {
+            wait.poll(&self.chan, &mut msg, waker)
         }) {
             Some(Ok(())) => Ok(()),
-            Some(Err(PushError::Closed(m))) => Err(SendTimeoutError::Closed(m)),
-            Some(Err(PushError::Full(_))) => {
-                unreachable!("poll_push waits instead of returning Full")
-            }
+            Some(Err(Closed(m))) => Err(SendTimeoutError::Closed(m)),
             None => {
                 let Some(m) = msg.take() else {
                     unreachable!("a pending send keeps its message")
@@ -307,16 +302,9 @@ impl<T> Future for SendFut<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let chan = Arc::as_ptr(&this.sender.chan);
-        // SAFETY: the borrowed `Sender` keeps the generation alive.
-        match unsafe { this.wait.poll(chan, &mut this.msg, cx.waker()) } {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
-            Poll::Ready(Err(PushError::Closed(m))) => Poll::Ready(Err(SendError::Closed(m))),
-            Poll::Ready(Err(PushError::Full(_))) => {
-                unreachable!("poll_push waits instead of returning Full")
-            }
-        }
+        this.wait
+            .poll(&this.sender.chan, &mut this.msg, cx.waker())
+            .map(|done| done.map_err(|Closed(m)| SendError::Closed(m)))
     }
 }
 
