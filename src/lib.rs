@@ -95,13 +95,17 @@
 //! deferred functions only move the retired channel (or index node) onto
 //! that thread's *ready list*, a thread-local queue; each `set`, `register`
 //! and `delete` then frees at most two ready objects before it returns
-//! (four while the thread's list is more than half full), and sends free
-//! none. A ready list holds at most 1,024 objects: beyond that (a thread
-//! whose pins collect much more than its own calls retire) the surplus is
-//! freed inline, as the epoch alone would. [`reclaim`] frees everything
-//! ready on the calling thread, and a thread's exit frees its list. So the
-//! memory above is joined by at most 1,024 ready objects per thread that
-//! uses the registry.
+//! (four while the thread's list is more than half full or the shared
+//! overflow holds any), and sends free none. A ready list holds at most
+//! 1,024 objects: beyond that (a thread whose pins collect much more than
+//! its own calls retire, such as one that only sends) the surplus goes to
+//! one shared overflow list, which every thread's `set`, `register` and
+//! `delete` drain within the same limit, so no call ever frees more than
+//! four. [`reclaim`] frees everything ready on the calling thread and in
+//! the overflow, and a thread's exit frees its list. So the memory above is
+//! joined by at most 1,024 ready objects per thread that uses the registry,
+//! plus the overflow, which each `set`, `register` and `delete` shrinks by
+//! up to four while retiring at most two.
 //!
 //! Measured by `examples/soak.rs` (4 threads on 2 cores, 16 ids, half of the
 //! operations set or delete): 300 to 2,000 retired channels at the peak, 30
@@ -182,7 +186,7 @@ pub use error::{
     TrySendError,
 };
 pub use receiver::{Receiver, RecvFut};
-pub use reclaim::{__teardowns, reclaim};
+pub use reclaim::{__overflowed, __teardowns, reclaim};
 pub use registry::{Ids, Registry, RoutedSendFut};
 pub use sender::{SendFut, Sender};
 

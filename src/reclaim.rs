@@ -18,11 +18,20 @@
 //!   [`TEARDOWNS_PER_CALL`] ready objects before it returns (twice that
 //!   while its list is more than half full), which keeps pace with what
 //!   these calls retire (at most two objects each);
-//! * a ready list holds at most [`READY_CAP`] objects: a thread whose pins
-//!   collect more than its own calls tear down (one that only sends while
-//!   others churn) tears the surplus down inline, as the epoch alone would;
-//! * [`reclaim`] tears down everything ready on the calling thread, and a
-//!   thread's exit tears down what its list still holds.
+//! * a ready list holds at most [`READY_CAP`] objects. What a thread's pins
+//!   collect beyond that (a thread that only sends while others churn), or
+//!   while its list is busy or gone, goes to one shared *overflow* list,
+//!   which the next `set`, `register` or `delete` of any thread takes from
+//!   within the same per-call limit. So no call ever tears down more than
+//!   the limit, and sends tear down nothing;
+//! * [`reclaim`] tears down everything ready on the calling thread and in
+//!   the overflow, and a thread's exit tears down what its list still
+//!   holds.
+//!
+//! The overflow is a mutex-guarded list with a length read without the
+//! lock: every `set`, `register` and `delete` reads that word, and only a
+//! thread that finds it non-zero, or that overflows, takes the lock. That
+//! happens only when some thread collects more than a ready list holds.
 //!
 //! The epoch decides *when* an object may be released; this module only
 //! decides which thread does it and when. Under the model checkers the
@@ -38,14 +47,19 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 
-use crate::sync::{self, Guard, thread_local};
+use crate::sync::{self, AtomicUsize, Guard, Mutex, Ordering, thread_local};
 
 /// The ready objects that one `set`, `register` or `delete` tears down, at
 /// most: two, or four while its thread's list is more than half full.
 pub(crate) const TEARDOWNS_PER_CALL: usize = 2;
 
-/// The most objects one thread's ready list holds.
+/// The most objects one thread's ready list holds. Two under the model
+/// checkers, so that their scenarios of a few operations reach the shared
+/// overflow.
+#[cfg(not(any(loom, shuttle)))]
 pub(crate) const READY_CAP: usize = 1024;
+#[cfg(any(loom, shuttle))]
+pub(crate) const READY_CAP: usize = 2;
 
 /// An unlinked object whose grace period has passed: its pointer, and how
 /// to release it.
@@ -85,12 +99,73 @@ impl Drop for ReadyList {
     }
 }
 
+/// Ready objects that their collecting thread could not keep (module docs).
+struct Overflow {
+    /// How many objects `list` holds, written under the lock and read
+    /// without it (`Relaxed` both ways: a hint, which only decides whether
+    /// to take the lock; the objects themselves pass through the mutex).
+    len: AtomicUsize,
+    list: Mutex<Vec<Ready>>,
+}
+
+impl Drop for Overflow {
+    /// Under the model checkers the overflow lives for one execution:
+    /// release what is left, so that nothing leaks. (A process-wide
+    /// overflow is never dropped.)
+    fn drop(&mut self) {
+        let list = std::mem::take(&mut *sync::lock(&self.list));
+        for ready in list {
+            ready.release(true);
+        }
+    }
+}
+
+sync::global! {
+    static OVERFLOW: Overflow = Overflow {
+        len: AtomicUsize::new(0),
+        list: Mutex::new(Vec::new()),
+    };
+}
+
+/// Objects ever put on the overflow, process-wide: a statistic for tests
+/// ([`__overflowed`]), never part of a protocol.
+static OVERFLOWED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Puts `ready` on the overflow.
+fn overflow(ready: Ready) {
+    let mut list = sync::lock(&OVERFLOW.list);
+    list.push(ready);
+    OVERFLOW.len.store(list.len(), Ordering::Relaxed);
+    OVERFLOWED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// How many retired objects have ever gone to the shared overflow, in the
+/// whole process (their collecting thread's ready list was full, busy or
+/// gone). Lets a test check that the overflow path ran.
+#[doc(hidden)]
+pub fn __overflowed() -> usize {
+    OVERFLOWED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Fills `into`'s empty slots from the overflow, as far as it goes.
+fn take_overflow(into: &mut [Option<Ready>]) {
+    if OVERFLOW.len.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let mut list = sync::lock(&OVERFLOW.list);
+    for slot in into.iter_mut().filter(|slot| slot.is_none()) {
+        *slot = list.pop();
+    }
+    OVERFLOW.len.store(list.len(), Ordering::Relaxed);
+}
+
 thread_local! {
     static READY: ReadyList = ReadyList(RefCell::new(VecDeque::new()));
     /// Objects this thread has released from its ready list.
     static TORN_DOWN: Cell<usize> = Cell::new(0);
-    /// Objects this thread has released inline, its ready list being full,
-    /// busy or gone.
+    /// Objects this thread has released outside a ready list: the
+    /// overflow's, when the model checkers drop it at the end of an
+    /// execution. (Before the overflow, a full list's surplus.)
     static TORN_DOWN_INLINE: Cell<usize> = Cell::new(0);
 }
 
@@ -122,9 +197,9 @@ pub(crate) unsafe fn defer(guard: &Guard, ptr: *mut (), release: unsafe fn(*mut 
     }
 }
 
-/// Puts `ready` on this thread's list, or releases it now if the list is
+/// Puts `ready` on this thread's list, or on the overflow if the list is
 /// full, busy (a release running on this thread deferred more) or gone (the
-/// thread is exiting).
+/// thread is exiting). Never releases anything itself.
 fn make_ready(ready: Ready) {
     let mut ready = Some(ready);
     let _ = READY.try_with(|list| {
@@ -135,23 +210,32 @@ fn make_ready(ready: Ready) {
         }
     });
     if let Some(ready) = ready {
-        ready.release(true);
+        if cfg!(channel_registry_broken = "full_list_releases_inline") {
+            // Negative control: the surplus torn down here, inside the pin
+            // of whatever call collected it (a send included), as before
+            // the overflow existed.
+            ready.release(true);
+        } else {
+            overflow(ready);
+        }
     }
 }
 
 /// What a `set`, `register` or `delete` does before it returns: releases
-/// [`TEARDOWNS_PER_CALL`] objects from this thread's ready list, or twice
-/// that while the list is more than half full (a thread whose pins collect
-/// more than its calls retire catches up before the list fills). One access
-/// to the list; the releases run after it, since they may drop messages
-/// whose `Drop` uses the registry.
+/// [`TEARDOWNS_PER_CALL`] ready objects, or twice that while this thread's
+/// list is more than half full or the overflow holds any (so both drain
+/// faster than these calls retire: at most two objects each). This
+/// thread's list first, then the overflow. One access to each; the
+/// releases run after them, since they may drop messages whose `Drop` uses
+/// the registry.
 pub(crate) fn tear_down_some() {
     let mut taken: [Option<Ready>; 2 * TEARDOWNS_PER_CALL] = Default::default();
+    let overflowing = OVERFLOW.len.load(Ordering::Relaxed) != 0;
     let _ = READY.try_with(|list| {
         let Ok(mut list) = list.0.try_borrow_mut() else {
             return;
         };
-        let limit = if list.len() > READY_CAP / 2 {
+        let limit = if overflowing || list.len() > READY_CAP / 2 {
             2 * TEARDOWNS_PER_CALL
         } else {
             TEARDOWNS_PER_CALL
@@ -160,20 +244,35 @@ pub(crate) fn tear_down_some() {
             *slot = list.pop_front();
         }
     });
+    if overflowing {
+        // The thread that made these ready observed their grace period
+        // (its deferred function ran after every unpin it waited for); its
+        // unlock of the overflow happens before this lock, so those unpins
+        // happen before these releases too (loom sees it: the mutex is
+        // loom's there).
+        take_overflow(&mut taken);
+    }
     for ready in taken.into_iter().flatten() {
         ready.release(false);
     }
 }
 
-/// Releases everything on this thread's ready list, one at a time (a
-/// release may make more ready), then gives back the list's buffer: a quiet
-/// moment leaves no memory behind.
+/// Releases everything on this thread's ready list and in the overflow,
+/// one at a time (a release may make more ready), then gives back the
+/// list's buffer: a quiet moment leaves no memory behind.
 fn tear_down_all() {
     loop {
-        let next = READY.try_with(|list| list.0.try_borrow_mut().ok()?.pop_front());
+        let next = match READY.try_with(|list| list.0.try_borrow_mut().ok()?.pop_front()) {
+            Ok(Some(ready)) => Some(ready),
+            _ => {
+                let mut one = [None];
+                take_overflow(&mut one);
+                one[0].take()
+            }
+        };
         match next {
-            Ok(Some(ready)) => ready.release(false),
-            _ => break,
+            Some(ready) => ready.release(false),
+            None => break,
         }
     }
     let _ = READY.try_with(|list| {

@@ -5,6 +5,18 @@
 pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicUsize, fence};
 pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
 pub(crate) use loom::thread_local;
+
+/// A process-wide value built on first use: one per loom execution, like
+/// every static the model resets.
+macro_rules! global {
+    ($(#[$meta:meta])* static $name:ident: $t:ty = $init:expr;) => {
+        loom::lazy_static! {
+            $(#[$meta])*
+            static ref $name: $t = $init;
+        }
+    };
+}
+pub(crate) use global;
 pub(crate) use std::sync::atomic::Ordering;
 
 pub(crate) mod thread {

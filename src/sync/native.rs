@@ -6,6 +6,16 @@ pub(crate) use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering, fence};
 pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
 pub(crate) use std::thread_local;
 
+/// A process-wide value built on first use (`static NAME: T = init;`):
+/// `std::sync::LazyLock` here, a value per execution under the checkers.
+macro_rules! global {
+    ($(#[$meta:meta])* static $name:ident: $t:ty = $init:expr;) => {
+        $(#[$meta])*
+        static $name: std::sync::LazyLock<$t> = std::sync::LazyLock::new(|| $init);
+    };
+}
+pub(crate) use global;
+
 pub(crate) mod thread {
     pub(crate) use std::thread::{Thread, current, park, park_timeout};
 }

@@ -7,6 +7,17 @@ pub(crate) use shuttle::sync::atomic::{AtomicPtr, AtomicUsize, Ordering, fence};
 pub(crate) use shuttle::sync::{Arc, Mutex, MutexGuard};
 pub(crate) use shuttle::thread_local;
 
+/// A process-wide value built on first use: one per shuttle execution.
+macro_rules! global {
+    ($(#[$meta:meta])* static $name:ident: $t:ty = $init:expr;) => {
+        shuttle::lazy_static! {
+            $(#[$meta])*
+            static ref $name: $t = $init;
+        }
+    };
+}
+pub(crate) use global;
+
 pub(crate) mod thread {
     pub(crate) use shuttle::thread::{Thread, current, park};
 }
