@@ -139,12 +139,16 @@ fn overflow(ready: Ready) {
     OVERFLOWED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// How many retired objects have ever gone to the shared overflow, in the
-/// whole process (their collecting thread's ready list was full, busy or
-/// gone). Lets a test check that the overflow path ran.
+/// How many retired objects have gone to the shared overflow, in the whole
+/// process (their collecting thread's ready list was full, busy or gone),
+/// and how many it holds now. Lets a test check that the overflow path ran
+/// and drains.
 #[doc(hidden)]
-pub fn __overflowed() -> usize {
-    OVERFLOWED.load(std::sync::atomic::Ordering::Relaxed)
+pub fn __overflowed() -> (usize, usize) {
+    (
+        OVERFLOWED.load(std::sync::atomic::Ordering::Relaxed),
+        sync::lock(&OVERFLOW.list).len(),
+    )
 }
 
 /// Fills `into`'s empty slots from the overflow, as far as it goes.
