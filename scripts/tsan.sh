@@ -7,4 +7,5 @@ rustup +nightly component add rust-src
 export RUSTFLAGS="-Zsanitizer=thread"
 export TSAN_OPTIONS="suppressions=$(pwd)/tsan.supp halt_on_error=1"
 export CARGO_TARGET_DIR=target/tsan
-cargo +nightly test -Zbuild-std --target x86_64-unknown-linux-gnu --test contract --test accounting --test misuse
+cargo +nightly test -Zbuild-std --target x86_64-unknown-linux-gnu --test contract --test accounting --test misuse \
+    --test overflow --test teardown
