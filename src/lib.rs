@@ -94,9 +94,8 @@
 //! whichever thread's pin collects them, up to 512 at once. The registry's
 //! deferred functions only move the retired channel (or index node) onto
 //! that thread's *ready list*, a thread-local queue; each `set`, `register`
-//! and `delete` then frees at most two ready objects before it returns
-//! (four while the thread's list is more than half full or the shared
-//! overflow holds any), and sends free none. A ready list holds at most
+//! and `delete` then frees two ready objects before it returns (four
+//! while the shared overflow below holds any), and sends free none. A ready list holds at most
 //! 1,024 objects: beyond that (a thread whose pins collect much more than
 //! its own calls retire, such as one that only sends) the surplus goes to
 //! one shared overflow list, which every thread's `set`, `register` and

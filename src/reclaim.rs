@@ -14,10 +14,10 @@
 //! allocation once the queue has grown), and the teardown happens later, a
 //! fixed amount at a time:
 //!
-//! * every `set`, `register` and `delete` tears down at most
-//!   [`TEARDOWNS_PER_CALL`] ready objects before it returns (twice that
-//!   while its list is more than half full), which keeps pace with what
-//!   these calls retire (at most two objects each);
+//! * every `set`, `register` and `delete` tears down
+//!   [`TEARDOWNS_PER_CALL`] ready objects from its thread's list before it
+//!   returns, which keeps pace with what these calls retire (at most two
+//!   objects each);
 //! * a ready list holds at most [`READY_CAP`] objects. What a thread's pins
 //!   collect beyond that (a thread that only sends while others churn), or
 //!   while its list is busy or gone, goes to one shared *overflow* list,
@@ -49,8 +49,8 @@ use std::collections::VecDeque;
 
 use crate::sync::{self, AtomicUsize, Guard, Mutex, Ordering, thread_local};
 
-/// The ready objects that one `set`, `register` or `delete` tears down, at
-/// most: two, or four while its thread's list is more than half full.
+/// The ready objects that one `set`, `register` or `delete` tears down from
+/// its thread's list: two; with the overflow's, four at most.
 pub(crate) const TEARDOWNS_PER_CALL: usize = 2;
 
 /// The most objects one thread's ready list holds. Two under the model
@@ -226,12 +226,13 @@ fn make_ready(ready: Ready) {
 }
 
 /// What a `set`, `register` or `delete` does before it returns: releases
-/// [`TEARDOWNS_PER_CALL`] ready objects, or twice that while this thread's
-/// list is more than half full or the overflow holds any (so both drain
-/// faster than these calls retire: at most two objects each). This
-/// thread's list first, then the overflow. One access to each; the
-/// releases run after them, since they may drop messages whose `Drop` uses
-/// the registry.
+/// [`TEARDOWNS_PER_CALL`] objects from this thread's ready list and, while
+/// the overflow holds any, fills the rest of twice that from the overflow.
+/// These calls retire at most two objects each, so a list that only its
+/// own thread's pins fill keeps pace, and the overflow (what lists could
+/// not keep) shrinks with every call; no call releases more than four. One
+/// access to each list; the releases run after them, since they may drop
+/// messages whose `Drop` uses the registry.
 pub(crate) fn tear_down_some() {
     let mut taken: [Option<Ready>; 2 * TEARDOWNS_PER_CALL] = Default::default();
     let overflowing = OVERFLOW.len.load(Ordering::Relaxed) != 0;
@@ -239,21 +240,16 @@ pub(crate) fn tear_down_some() {
         let Ok(mut list) = list.0.try_borrow_mut() else {
             return;
         };
-        let limit = if overflowing || list.len() > READY_CAP / 2 {
-            2 * TEARDOWNS_PER_CALL
-        } else {
-            TEARDOWNS_PER_CALL
-        };
-        for slot in taken.iter_mut().take(limit) {
+        for slot in taken.iter_mut().take(TEARDOWNS_PER_CALL) {
             *slot = list.pop_front();
         }
     });
     if overflowing {
-        // The thread that made these ready observed their grace period
-        // (its deferred function ran after every unpin it waited for); its
-        // unlock of the overflow happens before this lock, so those unpins
-        // happen before these releases too (loom sees it: the mutex is
-        // loom's there).
+        // The rest of the four from the overflow. The thread that made
+        // these ready observed their grace period (its deferred function
+        // ran after every unpin it waited for); its unlock of the overflow
+        // happens before this lock, so those unpins happen before these
+        // releases too (loom sees it: the mutex is loom's there).
         take_overflow(&mut taken);
     }
     for ready in taken.into_iter().flatten() {

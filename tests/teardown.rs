@@ -3,7 +3,7 @@
 //! functions inline, up to 512 at a time, and the registry's only move the
 //! retired generation or index node onto the collecting thread's ready list;
 //! each `set`, `register` and `delete` then tears down at most two of them
-//! (four while the list is more than half full)
+//! (four while the shared overflow holds any)
 //! (`src/reclaim.rs`). Counted with the hidden `__teardowns()`, the calling
 //! thread's tally of releases from its ready list (and the shared overflow)
 //! and inline (none any more: a full list overflows).
@@ -14,8 +14,8 @@ use std::thread;
 
 use channel_registry::{__teardowns, Registry, channels_alive, reclaim};
 
-/// The most ready objects one call tears down: two, or four while the
-/// thread's ready list is more than half full (`src/reclaim.rs`).
+/// The most ready objects one call tears down: two from its thread's list,
+/// four with the shared overflow's (`src/reclaim.rs`).
 const PER_CALL: usize = 4;
 
 /// Churns `ops` creates and deletes over `ids` ids on this thread, dropping

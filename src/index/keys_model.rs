@@ -90,3 +90,32 @@ impl<K> Drop for Keys<K> {
         }
     }
 }
+
+#[cfg(all(test, loom))]
+mod tests {
+    use super::*;
+
+    /// The stand-in's own operations, in one thread: what the registry's
+    /// bound on kept keys reads (`len`), and what iteration reads (`first`).
+    #[test]
+    fn len_and_first_follow_inserts_and_removals() {
+        loom::model(|| {
+            let keys = Keys::<u64>::new();
+            let guard = crate::sync::pin();
+            for k in [3, 1, 2, 1] {
+                keys.insert(&k, &guard);
+            }
+            assert_eq!(keys.len(), 3);
+            keys.remove(&1, &guard);
+            keys.remove(&7, &guard);
+            assert_eq!(keys.len(), 2);
+            assert_eq!(keys.first(Bound::Unbounded, &guard), Some(&2));
+            assert_eq!(keys.first(Bound::Excluded(&2), &guard), Some(&3));
+            assert_eq!(keys.first(Bound::Included(&4), &guard), None);
+            // Free the removed key inside the execution, as the scenarios'
+            // harness does.
+            drop(guard);
+            crate::reclaim();
+        });
+    }
+}
