@@ -95,27 +95,59 @@ impl<K> Drop for Keys<K> {
 mod tests {
     use super::*;
 
+    /// A key that loom tracks: a leaked key leaks its `Arc`, which fails
+    /// the execution.
+    #[derive(Clone, Debug)]
+    struct Key(u64, loom::sync::Arc<()>);
+
+    impl PartialEq for Key {
+        fn eq(&self, other: &Self) -> bool {
+            self.0 == other.0
+        }
+    }
+    impl Eq for Key {}
+    impl PartialOrd for Key {
+        fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+            Some(self.cmp(other))
+        }
+    }
+    impl Ord for Key {
+        fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+            self.0.cmp(&other.0)
+        }
+    }
+
     /// The stand-in's own operations, in one thread: what the registry's
-    /// bound on kept keys reads (`len`), and what iteration reads (`first`).
+    /// bound on kept keys reads (`len`), what iteration reads (`first`), and
+    /// that every key is dropped (by a removal, or with the set).
     #[test]
     fn len_and_first_follow_inserts_and_removals() {
         loom::model(|| {
-            let keys = Keys::<u64>::new();
+            let witness = loom::sync::Arc::new(());
+            let key = |k| Key(k, loom::sync::Arc::clone(&witness));
+            let keys = Keys::<Key>::new();
             let guard = crate::sync::pin();
             for k in [3, 1, 2, 1] {
-                keys.insert(&k, &guard);
+                keys.insert(&key(k), &guard);
             }
             assert_eq!(keys.len(), 3);
-            keys.remove(&1, &guard);
-            keys.remove(&7, &guard);
+            keys.remove(&key(1), &guard);
+            keys.remove(&key(7), &guard);
             assert_eq!(keys.len(), 2);
-            assert_eq!(keys.first(Bound::Unbounded, &guard), Some(&2));
-            assert_eq!(keys.first(Bound::Excluded(&2), &guard), Some(&3));
-            assert_eq!(keys.first(Bound::Included(&4), &guard), None);
+            let first = |bound: Bound<&Key>| keys.first(bound, &guard).map(|k| k.0);
+            assert_eq!(first(Bound::Unbounded), Some(2));
+            assert_eq!(first(Bound::Excluded(&key(2))), Some(3));
+            assert_eq!(first(Bound::Included(&key(4))), None);
             // Free the removed key inside the execution, as the scenarios'
-            // harness does.
+            // harness does; the set drops the other two.
             drop(guard);
             crate::reclaim();
+            drop(keys);
+            assert_eq!(
+                loom::sync::Arc::strong_count(&witness),
+                1,
+                "a key was not dropped"
+            );
         });
     }
 }
