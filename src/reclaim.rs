@@ -294,8 +294,9 @@ fn tear_down_all() {
 /// memory back at a quiet moment (or a test that counts it) calls this: it
 /// flushes the calling thread's deferred frees to the global queue, advances
 /// the epoch a few times, and frees everything that became safe to free on
-/// this thread, going on while there is more (up to 32,768 objects a call),
-/// and gives back the memory of this thread's ready list.
+/// this thread and everything in the shared overflow (what full ready lists
+/// could not keep), going on while there is more (up to 32,768 objects a
+/// call), and gives back the memory of this thread's ready list.
 ///
 /// It cannot free what is still reachable from a pinned thread, nor garbage
 /// that another live thread has deferred but not yet flushed (up to 64
