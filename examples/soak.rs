@@ -19,12 +19,11 @@
 //! It also reports the peak of retired-but-unreclaimed channels (garbage)
 //! under churn, in channels and bytes.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::Poll;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -32,42 +31,12 @@ use channel_registry::{
     Receiver, RecvTimeoutError, Registry, SendError, SendTimeoutError, TryRecvError, TrySendError,
     channels_alive, reclaim,
 };
+use spec::{CountingAlloc, block_on};
 
 // ---- a counting allocator -----------------------------------------------------
 
-struct Counting;
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards every call to `System` unchanged; only counts sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            LIVE_BYTES.fetch_add(
-                new_size as isize - layout.size() as isize,
-                Ordering::Relaxed,
-            );
-        }
-        p
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: CountingAlloc = CountingAlloc;
 
 // ---- messages that count their drops --------------------------------------------
 
@@ -128,25 +97,8 @@ fn arg(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn block_on<F: Future>(fut: F) -> F::Output {
-    struct Unpark(thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut fut = pin!(fut);
-    loop {
-        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
-            return out;
-        }
-        thread::park();
-    }
-}
-
 fn main() {
+    CountingAlloc::enable();
     let ops = arg("--ops", 2_000_000);
     let threads = arg("--threads", 4) as usize;
     let ids = arg("--ids", 16);
@@ -159,7 +111,7 @@ fn main() {
     reclaim();
     thread::spawn(reclaim).join().unwrap();
     reclaim();
-    let baseline = LIVE_BYTES.load(Ordering::SeqCst);
+    let baseline = CountingAlloc::live();
     let ledger = Arc::new(Ledger {
         per_thread,
         accepted: Bits::new(per_thread * threads),
@@ -168,7 +120,7 @@ fn main() {
         duplicates: AtomicU64::new(0),
         wrong_return: AtomicU64::new(0),
     });
-    let ledger_bytes = LIVE_BYTES.load(Ordering::SeqCst) - baseline;
+    let ledger_bytes = CountingAlloc::live() - baseline;
 
     let registry = Arc::new(Registry::<u64, Msg>::new());
     let stop_drain = Arc::new(AtomicBool::new(false));
@@ -224,10 +176,7 @@ fn main() {
                                     peak.0.store(garbage, Ordering::Relaxed);
                                     peak.1.store(registry.len(), Ordering::Relaxed);
                                     peak.2.store(alive, Ordering::Relaxed);
-                                    peak.3.store(
-                                        LIVE_BYTES.load(Ordering::Relaxed),
-                                        Ordering::Relaxed,
-                                    );
+                                    peak.3.store(CountingAlloc::live(), Ordering::Relaxed);
                                 }
                             }
                         }
@@ -329,7 +278,7 @@ fn main() {
     let created = created.load(Ordering::Relaxed);
     let drops = DROPS.load(Ordering::Relaxed);
     let alive = channels_alive();
-    let heap = LIVE_BYTES.load(Ordering::SeqCst) - baseline - ledger_bytes;
+    let heap = CountingAlloc::live() - baseline - ledger_bytes;
     let garbage = peak_garbage.0.load(Ordering::Relaxed);
     let registered_at_peak = peak_garbage.1.load(Ordering::Relaxed);
     let alive_at_peak = peak_garbage.2.load(Ordering::Relaxed);

@@ -22,11 +22,10 @@
 //! Waits in the test are bounded only to turn a lost wake-up into a failure
 //! instead of a hang; no result depends on timing.
 
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Barrier, mpsc};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -37,6 +36,7 @@ use channel_registry::{
 use futures_core::Stream;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
+use spec::{XorShift64Star, block_on_until};
 
 /// How long any single wait may take before the test declares a hang.
 const HANG: Duration = Duration::from_secs(10);
@@ -55,59 +55,6 @@ struct Msg {
 impl Drop for Msg {
     fn drop(&mut self) {
         self.drops[self.id as usize].fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Seeded randomness (xorshift64*) and a tiny block_on.
-
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64, stream: u64) -> Rng {
-        // splitmix64 of (seed, stream), never zero.
-        let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        Rng((z ^ (z >> 31)) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        (self.next() >> 32) % n
-    }
-}
-
-struct Unpark(thread::Thread);
-
-impl Wake for Unpark {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Polls `fut` to completion, parking between polls; `None` if `deadline`
-/// passes first (the future is then dropped by the caller).
-fn block_on<F: Future + Unpin>(fut: &mut F, deadline: Instant) -> Option<F::Output> {
-    let waker = Waker::from(Arc::new(Unpark(thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(out) = Pin::new(&mut *fut).poll(&mut cx) {
-            return Some(out);
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return None;
-        }
-        thread::park_timeout(deadline - now);
     }
 }
 
@@ -228,7 +175,7 @@ fn worker(
     drops: Arc<Vec<AtomicU8>>,
     start: Arc<Barrier>,
 ) -> WorkerLog {
-    let mut rng = Rng::new(p.seed, tid as u64 + 1);
+    let mut rng = XorShift64Star::for_stream(p.seed, tid as u64 + 1);
     let mut log = WorkerLog {
         always_registered: !p.deletes,
         ..WorkerLog::default()
@@ -283,7 +230,7 @@ fn worker(
             55..=57 => {
                 let (n, m) = new_msg(&mut log);
                 let mut fut = registry.send_async(&id, m);
-                match block_on(&mut fut, Instant::now() + HANG) {
+                match block_on_until(&mut fut, Instant::now() + HANG) {
                     Some(r) => log.record("send_async", Via::Routed, n, from_async(r)),
                     // The wait has no timeout and the drainer makes room: a
                     // lost wake-up. Stop this worker rather than hang again.
@@ -312,7 +259,7 @@ fn worker(
                     }
                     _ => {
                         let mut fut = h.send_async(m);
-                        match block_on(&mut fut, Instant::now() + HANG) {
+                        match block_on_until(&mut fut, Instant::now() + HANG) {
                             Some(r) => {
                                 log.record("handle send_async", Via::Handle, n, from_async(r))
                             }
@@ -367,7 +314,7 @@ impl Draining {
     }
 
     /// Receives what is there without blocking; whether anything happened.
-    fn drain_now(&mut self, rng: &mut Rng, log: &mut DrainLog) -> bool {
+    fn drain_now(&mut self, rng: &mut XorShift64Star, log: &mut DrainLog) -> bool {
         let mut progress = false;
         if rng.below(4) == 0 {
             // Through the `Stream` implementation, with a waker that does nothing.
@@ -400,7 +347,7 @@ impl Draining {
     }
 
     /// Waits a little for one message or the close.
-    fn wait(&mut self, rng: &mut Rng, log: &mut DrainLog) {
+    fn wait(&mut self, rng: &mut XorShift64Star, log: &mut DrainLog) {
         let patience = Duration::from_micros(200 + rng.below(800));
         if rng.below(2) == 0 {
             match self.rx.recv_timeout(patience) {
@@ -410,7 +357,7 @@ impl Draining {
             }
         } else {
             let mut fut = self.rx.recv_async();
-            match block_on(&mut fut, Instant::now() + patience) {
+            match block_on_until(&mut fut, Instant::now() + patience) {
                 Some(Ok(m)) => {
                     drop(fut);
                     self.accept(m, log);
@@ -427,7 +374,7 @@ fn drainer(
     all_deleted: Arc<AtomicBool>,
     p: Params,
 ) -> DrainLog {
-    let mut rng = Rng::new(p.seed, 0);
+    let mut rng = XorShift64Star::for_stream(p.seed, 0);
     let mut log = DrainLog::default();
     let mut open: Vec<Draining> = Vec::new();
     let mut workers_done = false;

@@ -16,30 +16,12 @@ use channel_registry::{
     SendTimeoutError, TryRecvError, TrySendError,
 };
 use futures_core::Stream;
+use spec::block_on;
 
 /// `native` natively, `miri` under Miri, where each step costs thousands of
 /// times more: the threaded tests keep their shape and shrink their loops.
 fn scaled(native: usize, miri: usize) -> usize {
     if cfg!(miri) { miri } else { native }
-}
-
-/// A minimal executor: poll on this thread, park between polls.
-fn block_on<F: Future>(fut: F) -> F::Output {
-    struct Unpark(thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut fut = pin!(fut);
-    loop {
-        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
-            return out;
-        }
-        thread::park();
-    }
 }
 
 fn next<S: Stream + Unpin>(stream: &mut S) -> Option<S::Item> {

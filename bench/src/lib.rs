@@ -20,13 +20,12 @@
 pub mod go;
 pub mod report;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use async_channel::{Receiver as ARx, Sender as ATx};
 use channel_registry::{Registry, TrySendError};
+pub use spec::{CountingAlloc, XorShift64Star};
 
 /// The message every send carries.
 pub const MSG: &str = "event";
@@ -636,107 +635,4 @@ macro_rules! dispatch {
             other => panic!("unknown implementation {other}"),
         }
     };
-}
-
-/// xorshift64* (Vigna), as the workload spec asks (bench/README.md).
-#[derive(Clone, Debug)]
-pub struct XorShift64Star(u64);
-
-impl XorShift64Star {
-    /// A generator with a non-zero seed.
-    pub fn new(seed: u64) -> Self {
-        XorShift64Star(seed.max(1))
-    }
-    /// The next value.
-    #[inline]
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// `next_u64() % n`: how the workers draw ids and ops (the modulo bias
-    /// is below 2^-43 for n up to 2^20).
-    #[inline]
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-}
-
-/// A counting global allocator: live bytes and their peak, when enabled.
-/// Disabled (one relaxed load per call) unless [`CountingAlloc::enable`] is
-/// called, so throughput runs pay no shared write per allocation.
-#[derive(Debug)]
-pub struct CountingAlloc;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-static PEAK: AtomicIsize = AtomicIsize::new(0);
-
-impl CountingAlloc {
-    /// Start counting. Call before anything whose frees you will count:
-    /// a block allocated before this and freed after makes `live` lower.
-    pub fn enable() {
-        COUNTING.store(true, Ordering::SeqCst);
-    }
-    /// Live bytes allocated since counting started, less those freed.
-    pub fn live() -> isize {
-        LIVE.load(Ordering::SeqCst)
-    }
-    /// The highest `live` seen since the last [`CountingAlloc::reset_peak`].
-    pub fn peak() -> isize {
-        PEAK.load(Ordering::SeqCst)
-    }
-    /// Set the peak to the current live figure.
-    pub fn reset_peak() {
-        PEAK.store(LIVE.load(Ordering::SeqCst), Ordering::SeqCst);
-    }
-}
-
-#[inline]
-fn count(delta: isize) {
-    if COUNTING.load(Ordering::Relaxed) {
-        let now = LIVE.fetch_add(delta, Ordering::Relaxed) + delta;
-        if delta > 0 {
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-    }
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged, so `System`'s guarantees (and the caller's obligations) carry
-// over; the counting touches only atomics and never allocates.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            count(layout.size() as isize);
-        }
-        p
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded unchanged; the caller upholds the contract.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            count(layout.size() as isize);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by `System` (every allocation goes
-        // through this type) with this `layout`, as the caller guarantees.
-        unsafe { System.dealloc(ptr, layout) };
-        count(-(layout.size() as isize));
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: as for `dealloc`; `new_size` is valid per the caller.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            count(new_size as isize - layout.size() as isize);
-        }
-        p
-    }
 }

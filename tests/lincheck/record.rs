@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use channel_registry::{Receiver, Registry, Sender, TryRecvError, TrySendError};
+use spec::XorShift64Star;
 
 use crate::history::{Call, Event, Gen, HandleId, MsgId, Ret};
 
@@ -52,28 +53,10 @@ impl Shared {
     }
 }
 
-/// xorshift64*: small, seedable, good enough to pick operations.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// What one thread holds and records.
 struct Worker {
     thread: usize,
-    rng: Rng,
+    rng: XorShift64Star,
     events: Vec<Event>,
     receivers: Vec<(u64, Gen, Receiver<MsgId>)>,
     handles: Vec<(u64, HandleId, Sender<MsgId>)>,
@@ -216,7 +199,13 @@ pub fn record(shape: Shape, seed: u64) -> Vec<Event> {
                 s.spawn(move || {
                     let mut w = Worker {
                         thread: t,
-                        rng: Rng::new(seed.wrapping_mul(31).wrapping_add(t as u64 + 1)),
+                        // The state the histories have always been drawn from.
+                        rng: XorShift64Star::new(
+                            seed.wrapping_mul(31)
+                                .wrapping_add(t as u64 + 1)
+                                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                                | 1,
+                        ),
                         events: Vec::with_capacity(shape.ops_per_thread),
                         receivers: Vec::new(),
                         handles: Vec::new(),

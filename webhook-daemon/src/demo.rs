@@ -39,6 +39,7 @@ use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use spec::XorShift64Star;
 use tokio::task::JoinSet;
 
 use crate::{Config, Daemon, Summary, peak_rss_kib};
@@ -332,32 +333,6 @@ impl fmt::Display for Report {
     }
 }
 
-/// xorshift64*: enough randomness for choosing operations, no dependency.
-#[derive(Debug)]
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        // splitmix64 of the seed, never 0.
-        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Rng((z ^ (z >> 31)) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform-enough in `0..n` (n > 0).
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
-    }
-}
-
 /// Counters shared by the clients, for the progress line.
 #[derive(Debug, Default)]
 struct Live {
@@ -406,7 +381,7 @@ struct Client1 {
     demo: DemoConfig,
     live: Arc<Live>,
     stop: Arc<AtomicBool>,
-    rng: Rng,
+    rng: XorShift64Star,
     tally: Tally,
     seq: u64,
     number: usize,
@@ -565,7 +540,7 @@ pub async fn run(config: Config, demo: DemoConfig) -> std::io::Result<Report> {
         demo: demo.clone(),
         live: Arc::clone(&live),
         stop: Arc::clone(&stop),
-        rng: Rng::new(demo.seed ^ (number as u64).wrapping_mul(0x9e37_79b9)),
+        rng: XorShift64Star::for_stream(demo.seed, number as u64),
         tally: Tally::default(),
         seq: 0,
         number,
