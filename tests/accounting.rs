@@ -23,7 +23,7 @@
 //! instead of a hang; no result depends on timing.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, mpsc};
 use std::task::{Context, Poll, Waker};
 use std::thread;
@@ -36,7 +36,7 @@ use channel_registry::{
 use futures_core::Stream;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
-use spec::{XorShift64Star, block_on_until};
+use spec::{Counted, Ledger, XorShift64Star, block_on_until};
 
 /// How long any single wait may take before the test declares a hang.
 const HANG: Duration = Duration::from_secs(10);
@@ -47,14 +47,13 @@ const SEND_TIMEOUT: Duration = Duration::from_millis(1);
 // Messages that count their drops.
 
 struct Msg {
-    id: u32,
+    counted: Counted,
     from: usize,
-    drops: Arc<Vec<AtomicU8>>,
 }
 
-impl Drop for Msg {
-    fn drop(&mut self) {
-        self.drops[self.id as usize].fetch_add(1, Ordering::SeqCst);
+impl Msg {
+    fn id(&self) -> u32 {
+        self.counted.value() as u32
     }
 }
 
@@ -110,10 +109,10 @@ impl WorkerLog {
         match result {
             Ok(()) => self.sent.push(id),
             Err((failure, back)) => {
-                if back.id != id {
+                if back.id() != id {
                     self.violations.push(format!(
                         "{what}: sent message {id}, got back {} in {failure:?}",
-                        back.id
+                        back.id()
                     ));
                 }
                 let allowed = match (via, &failure) {
@@ -131,7 +130,7 @@ impl WorkerLog {
                         .push(format!("{what}: message {id} failed with {failure:?}"));
                 }
                 self.failures[failure as usize] += 1;
-                self.returned.push(back.id);
+                self.returned.push(back.id());
             }
         }
     }
@@ -172,7 +171,7 @@ fn worker(
     p: Params,
     registry: Arc<Registry<u64, Msg>>,
     to_drainer: mpsc::Sender<Receiver<Msg>>,
-    drops: Arc<Vec<AtomicU8>>,
+    ledger: Arc<Ledger>,
     start: Arc<Barrier>,
 ) -> WorkerLog {
     let mut rng = XorShift64Star::for_stream(p.seed, tid as u64 + 1);
@@ -189,9 +188,8 @@ fn worker(
         (
             id,
             Msg {
-                id,
+                counted: ledger.message(id.into()),
                 from: tid,
-                drops: Arc::clone(&drops),
             },
         )
     };
@@ -301,15 +299,16 @@ struct Draining {
 impl Draining {
     fn accept(&mut self, m: Msg, log: &mut DrainLog) {
         if let Some(prev) = self.last[m.from] {
-            if prev >= m.id {
+            if prev >= m.id() {
                 log.violations.push(format!(
                     "worker {} message {} received after {prev}",
-                    m.from, m.id
+                    m.from,
+                    m.id()
                 ));
             }
         }
-        self.last[m.from] = Some(m.id);
-        log.received.push(m.id);
+        self.last[m.from] = Some(m.id());
+        log.received.push(m.id());
         // `m` is dropped here, after it was recorded.
     }
 
@@ -457,7 +456,7 @@ fn drainer(
 
 fn run(p: Params) {
     let total = p.threads * p.ops;
-    let drops: Arc<Vec<AtomicU8>> = Arc::new((0..total).map(|_| AtomicU8::new(0)).collect());
+    let ledger = Ledger::new(total);
     let registry = Arc::new(Registry::<u64, Msg>::new());
     let (to_drainer, from_workers) = mpsc::channel();
 
@@ -480,9 +479,9 @@ fn run(p: Params) {
         .map(|tid| {
             let registry = Arc::clone(&registry);
             let to_drainer = to_drainer.clone();
-            let drops = Arc::clone(&drops);
+            let ledger = Arc::clone(&ledger);
             let start = Arc::clone(&start);
-            thread::spawn(move || worker(tid, p, registry, to_drainer, drops, start))
+            thread::spawn(move || worker(tid, p, registry, to_drainer, ledger, start))
         })
         .collect();
     drop(to_drainer);
@@ -577,16 +576,7 @@ fn run(p: Params) {
 
     // Every message dropped exactly once (the registry and all receivers are
     // gone; their buffers were drained).
-    let bad: Vec<(usize, u8)> = drops
-        .iter()
-        .enumerate()
-        .map(|(i, d)| (i, d.load(Ordering::SeqCst)))
-        .filter(|&(i, d)| d != u8::from(created.binary_search(&(i as u32)).is_ok()))
-        .collect();
-    assert!(
-        bad.is_empty(),
-        "{p:?}: (message, drop count) wrong: {bad:?}"
-    );
+    ledger.assert_all_dropped_once(&format!("{p:?}"));
 
     // The run was not vacuous (shown with `--nocapture`).
     let mut failures = [0usize; 4];

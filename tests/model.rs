@@ -1,12 +1,13 @@
 #![cfg(not(any(loom, shuttle)))]
 //! Sequential model test: random single-threaded histories of registry,
 //! receiver and sender-handle operations, every return value checked against
-//! a plain model (`support/model_harness.rs`, shared with the fuzz target).
+//! the sequential model of the contract (`spec::harness`, shared with the
+//! fuzz target).
 
+use channel_registry::{MAX_BUFFER_BYTES, MAX_CAPACITY, RegisterError, Registry};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
-
-include!("support/model_harness.rs");
+use spec::harness::{IDS, Index, Range, Step, run};
 
 // ---------------------------------------------------------------------------
 // proptest's strategies for the operations.
@@ -44,29 +45,29 @@ fn range() -> impl Strategy<Value = Range> {
     ]
 }
 
-fn op() -> impl Strategy<Value = Op> {
+fn step() -> impl Strategy<Value = Step> {
     let ix = || (0..64usize).prop_map(Index);
     prop_oneof![
-        8 => (id(), cap()).prop_map(|(i, c)| Op::Set(i, c)),
-        3 => (id(), cap()).prop_map(|(i, c)| Op::Register(i, c)),
-        3 => id().prop_map(Op::Delete),
-        10 => (id(), burst()).prop_map(|(i, n)| Op::TrySend(i, n)),
-        4 => id().prop_map(Op::SendTimeout),
-        3 => id().prop_map(Op::GetSender),
-        5 => (ix(), burst()).prop_map(|(i, n)| Op::HandleTrySend(i, n)),
-        2 => ix().prop_map(Op::HandleSendTimeout),
-        1 => (ix(), ix()).prop_map(|(a, b)| Op::HandleInspect(a, b)),
-        1 => ix().prop_map(Op::DropHandle),
-        8 => ix().prop_map(Op::TryRecv),
-        2 => ix().prop_map(Op::RecvTimeout),
-        2 => ix().prop_map(Op::Recv),
-        2 => (ix(), any::<bool>()).prop_map(|(i, s)| Op::PollRecv(i, s)),
-        2 => ix().prop_map(Op::DropReceiver),
-        1 => ix().prop_map(Op::InspectReceiver),
-        2 => id().prop_map(Op::Contains),
-        1 => Just(Op::Len),
-        1 => Just(Op::Ids),
-        2 => range().prop_map(Op::IdsIn),
+        8 => (id(), cap()).prop_map(|(i, c)| Step::Set(i, c)),
+        3 => (id(), cap()).prop_map(|(i, c)| Step::Register(i, c)),
+        3 => id().prop_map(Step::Delete),
+        10 => (id(), burst()).prop_map(|(i, n)| Step::TrySend(i, n)),
+        4 => id().prop_map(Step::SendTimeout),
+        3 => id().prop_map(Step::GetSender),
+        5 => (ix(), burst()).prop_map(|(i, n)| Step::HandleTrySend(i, n)),
+        2 => ix().prop_map(Step::HandleSendTimeout),
+        1 => (ix(), ix()).prop_map(|(a, b)| Step::HandleInspect(a, b)),
+        1 => ix().prop_map(Step::DropHandle),
+        8 => ix().prop_map(Step::TryRecv),
+        2 => ix().prop_map(Step::RecvTimeout),
+        2 => ix().prop_map(Step::Recv),
+        2 => (ix(), any::<bool>()).prop_map(|(i, s)| Step::PollRecv(i, s)),
+        2 => ix().prop_map(Step::DropReceiver),
+        1 => ix().prop_map(Step::InspectReceiver),
+        2 => id().prop_map(Step::Contains),
+        1 => Just(Step::Len),
+        1 => Just(Step::Ids),
+        2 => range().prop_map(Step::IdsIn),
     ]
 }
 
@@ -80,7 +81,7 @@ proptest! {
     })]
 
     #[test]
-    fn registry_matches_sequential_model(ops in proptest::collection::vec(op(), 0..64)) {
+    fn registry_matches_sequential_model(ops in proptest::collection::vec(step(), 0..64)) {
         run(&ops);
     }
 }
@@ -92,15 +93,15 @@ proptest! {
 #[test]
 fn both_queue_flavors_fill_and_drain_in_order() {
     for cap in [1usize, 2, 3, 5] {
-        let mut ops = vec![Op::Set(0, cap)];
-        ops.extend((0..cap + 2).map(|_| Op::TrySend(0, 1)));
-        ops.push(Op::GetSender(0));
-        ops.push(Op::HandleTrySend(Index(0), 1));
-        ops.push(Op::SendTimeout(0));
-        ops.push(Op::Set(0, cap)); // retire with a full buffer
-        ops.push(Op::HandleTrySend(Index(0), 1));
-        ops.push(Op::TrySend(0, 1));
-        ops.extend((0..cap + 2).map(|_| Op::TryRecv(Index(0))));
+        let mut ops = vec![Step::Set(0, cap)];
+        ops.extend((0..cap + 2).map(|_| Step::TrySend(0, 1)));
+        ops.push(Step::GetSender(0));
+        ops.push(Step::HandleTrySend(Index(0), 1));
+        ops.push(Step::SendTimeout(0));
+        ops.push(Step::Set(0, cap)); // retire with a full buffer
+        ops.push(Step::HandleTrySend(Index(0), 1));
+        ops.push(Step::TrySend(0, 1));
+        ops.extend((0..cap + 2).map(|_| Step::TryRecv(Index(0))));
         run(&ops);
     }
 }
@@ -109,24 +110,24 @@ fn both_queue_flavors_fill_and_drain_in_order() {
 fn receiver_drop_keeps_id_registered() {
     let ix = || Index(0);
     run(&[
-        Op::Register(1, 2),
-        Op::TrySend(1, 1),
-        Op::GetSender(1),
-        Op::DropReceiver(ix()),
-        Op::TrySend(1, 1),
-        Op::SendTimeout(1),
-        Op::HandleTrySend(ix(), 1),
-        Op::Contains(1),
-        Op::Register(1, 1), // Occupied
-        Op::Ids,
-        Op::Set(1, 1),
-        Op::TrySend(1, 1),
-        Op::TryRecv(ix()),
-        Op::Delete(1),
-        Op::Delete(1),
-        Op::TrySend(1, 1),
-        Op::TryRecv(ix()),
-        Op::Ids,
+        Step::Register(1, 2),
+        Step::TrySend(1, 1),
+        Step::GetSender(1),
+        Step::DropReceiver(ix()),
+        Step::TrySend(1, 1),
+        Step::SendTimeout(1),
+        Step::HandleTrySend(ix(), 1),
+        Step::Contains(1),
+        Step::Register(1, 1), // Occupied
+        Step::Ids,
+        Step::Set(1, 1),
+        Step::TrySend(1, 1),
+        Step::TryRecv(ix()),
+        Step::Delete(1),
+        Step::Delete(1),
+        Step::TrySend(1, 1),
+        Step::TryRecv(ix()),
+        Step::Ids,
     ]);
 }
 

@@ -6,7 +6,8 @@
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 
-include!("../../tests/support/model_harness.rs");
+use channel_registry::MAX_CAPACITY;
+use spec::harness::{IDS, Index, Range, Step, run};
 
 /// At most this many operations per input: longer inputs add little and slow
 /// the fuzzer down.
@@ -46,28 +47,28 @@ fn range(u: &mut Unstructured<'_>) -> Result<Range> {
     })
 }
 
-fn op(u: &mut Unstructured<'_>) -> Result<Op> {
+fn step(u: &mut Unstructured<'_>) -> Result<Step> {
     Ok(match u.int_in_range(0..=19u8)? {
-        0 => Op::Set(id(u)?, cap(u)?),
-        1 => Op::Register(id(u)?, cap(u)?),
-        2 => Op::Delete(id(u)?),
-        3 => Op::TrySend(id(u)?, u.int_in_range(1..=8)?),
-        4 => Op::SendTimeout(id(u)?),
-        5 => Op::GetSender(id(u)?),
-        6 => Op::HandleTrySend(index(u)?, u.int_in_range(1..=8)?),
-        7 => Op::HandleSendTimeout(index(u)?),
-        8 => Op::HandleInspect(index(u)?, index(u)?),
-        9 => Op::DropHandle(index(u)?),
-        10 => Op::TryRecv(index(u)?),
-        11 => Op::RecvTimeout(index(u)?),
-        12 => Op::Recv(index(u)?),
-        13 => Op::PollRecv(index(u)?, u.arbitrary()?),
-        14 => Op::DropReceiver(index(u)?),
-        15 => Op::InspectReceiver(index(u)?),
-        16 => Op::Contains(id(u)?),
-        17 => Op::Len,
-        18 => Op::Ids,
-        _ => Op::IdsIn(range(u)?),
+        0 => Step::Set(id(u)?, cap(u)?),
+        1 => Step::Register(id(u)?, cap(u)?),
+        2 => Step::Delete(id(u)?),
+        3 => Step::TrySend(id(u)?, u.int_in_range(1..=8)?),
+        4 => Step::SendTimeout(id(u)?),
+        5 => Step::GetSender(id(u)?),
+        6 => Step::HandleTrySend(index(u)?, u.int_in_range(1..=8)?),
+        7 => Step::HandleSendTimeout(index(u)?),
+        8 => Step::HandleInspect(index(u)?, index(u)?),
+        9 => Step::DropHandle(index(u)?),
+        10 => Step::TryRecv(index(u)?),
+        11 => Step::RecvTimeout(index(u)?),
+        12 => Step::Recv(index(u)?),
+        13 => Step::PollRecv(index(u)?, u.arbitrary()?),
+        14 => Step::DropReceiver(index(u)?),
+        15 => Step::InspectReceiver(index(u)?),
+        16 => Step::Contains(id(u)?),
+        17 => Step::Len,
+        18 => Step::Ids,
+        _ => Step::IdsIn(range(u)?),
     })
 }
 
@@ -75,8 +76,8 @@ fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);
     let mut ops = Vec::new();
     while ops.len() < MAX_OPS && !u.is_empty() {
-        match op(&mut u) {
-            Ok(op) => ops.push(op),
+        match step(&mut u) {
+            Ok(step) => ops.push(step),
             Err(_) => break,
         }
     }

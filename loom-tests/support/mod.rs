@@ -10,15 +10,18 @@
 //!
 //! * **linearizable**: some order of all operations gives exactly the
 //!   recorded results when replayed on the sequential model of the contract
-//!   (`model.rs`), and the final drains and `contains` agree with the model
-//!   state after it, so nothing was lost, duplicated, reordered, or left
-//!   open. The order must respect program order under loom and real time
-//!   under shuttle (`linearize.rs` says why);
+//!   (`spec::model`), and the final drains and `contains` agree with the
+//!   model state after it, so nothing was lost, duplicated, reordered, or
+//!   left open. The order must respect program order under loom and real
+//!   time under shuttle (`spec::linearize` says why). Operations are
+//!   written in this harness's shorthand ([`Op`]: receivers named by where
+//!   they came from, one capacity per scenario) and lowered into the
+//!   spec's vocabulary for the check;
 //! * **handed back**: a failed send returns its own message (asserted on
 //!   the spot);
 //! * **prompt close / no lost wake-up**: a receive or send without a
 //!   deadline that is never woken makes the checker report a deadlock;
-//! * **reclamation**: every message records its creation and its drop;
+//! * **reclamation**: every message counts its creation and its drop;
 //!   after the registry is dropped and `reclaim()` has run, every message
 //!   must have been dropped exactly once. Under loom, channels live in loom
 //!   `Arc`s and each message carries one too, so loom also fails the run on
@@ -26,10 +29,9 @@
 //!
 //! Message values must be unique within a scenario: the model tells
 //! messages apart by value.
+// Each test binary (pairs, scenarios, shapes, index, shuttle) uses part of
+// the vocabulary.
 #![allow(dead_code)]
-
-pub mod linearize;
-pub mod model;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex as StdMutex;
@@ -41,8 +43,10 @@ use channel_registry::{
     Sender, TryRecvError, TrySendError,
 };
 
-use linearize::{Event, Order};
 use rt::{Arc, thread};
+use spec::linearize::{self, Event, Order};
+use spec::model::{self, Label, Wait};
+use spec::{Counted, Ledger};
 
 /// The model checker of this build.
 #[cfg(loom)]
@@ -70,16 +74,16 @@ mod rt {
 /// interesting cases (full, closed, time-outs, waits that ended in a close).
 static OUTCOMES: StdMutex<BTreeMap<&'static str, u64>> = StdMutex::new(BTreeMap::new());
 
-fn count_outcomes(events: &[Event]) {
+fn count_outcomes(records: &[(Op, Out)]) {
     let mut outcomes = OUTCOMES.lock().unwrap_or_else(|p| p.into_inner());
     *outcomes.entry("executions").or_default() += 1;
-    for e in events {
-        let kind = match e.out {
+    for (op, out) in records {
+        let kind = match *out {
             Out::NewRx => "created",
             Out::Occupied => "occupied",
             Out::Bool(true) => "true",
             Out::Bool(false) => "false",
-            Out::Sent if e.op.waits_forever() => "sent after waiting",
+            Out::Sent if op.waits_forever() => "sent after waiting",
             Out::Sent => "sent",
             Out::NoSuchId(_) => "no such id",
             Out::Full(_) => "full",
@@ -87,7 +91,7 @@ fn count_outcomes(events: &[Event]) {
             Out::Timeout(_) => "send timed out",
             Out::Msg(_) => "received",
             Out::Empty => "empty",
-            Out::RxClosed if e.op.waits_forever() => "wait ended by close",
+            Out::RxClosed if op.waits_forever() => "wait ended by close",
             Out::RxClosed => "receiver saw closed",
             Out::RxTimeout => "receive timed out",
             Out::Dropped => "receiver dropped",
@@ -105,49 +109,9 @@ pub fn outcomes() -> BTreeMap<&'static str, u64> {
 
 // ---- messages that account for themselves ----------------------------------
 
-/// Creations minus drops, per message value, for one execution. A std
-/// mutex: no checker operation happens while it is held, so it never
-/// blocks a simulated thread.
-#[derive(Default)]
-pub struct Tracker {
-    balance: StdMutex<BTreeMap<u32, i64>>,
-    double_drops: StdMutex<Vec<u32>>,
-}
-
-impl Tracker {
-    fn created(&self, val: u32) {
-        *self.lock().entry(val).or_default() += 1;
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u32, i64>> {
-        self.balance.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Panics unless every message ever created was dropped exactly once.
-    fn assert_all_dropped_once(&self, scenario: &str) {
-        let doubles = self.double_drops.lock().unwrap_or_else(|p| p.into_inner());
-        assert!(
-            doubles.is_empty(),
-            "scenario {scenario}: messages dropped twice: {doubles:?}"
-        );
-        let alive: Vec<u32> = self
-            .lock()
-            .iter()
-            .filter(|(_, n)| **n != 0)
-            .map(|(v, _)| *v)
-            .collect();
-        assert!(
-            alive.is_empty(),
-            "scenario {scenario}: messages never dropped after the registry and every \
-             receiver were dropped and reclaim() ran: {alive:?}"
-        );
-    }
-}
-
-/// A message: its value, and its tracker.
+/// A message: its value, counted by the execution's `Ledger`.
 pub struct Msg {
-    val: u32,
-    tracker: std::sync::Arc<Tracker>,
+    counted: Counted,
     /// loom tracks every `Arc` it allocates: leaked or released twice fails
     /// the run.
     #[cfg(loom)]
@@ -155,30 +119,16 @@ pub struct Msg {
 }
 
 impl Msg {
-    fn new(val: u32, tracker: &std::sync::Arc<Tracker>) -> Msg {
-        tracker.created(val);
+    fn new(val: u32, ledger: &std::sync::Arc<Ledger>) -> Msg {
         Msg {
-            val,
-            tracker: std::sync::Arc::clone(tracker),
+            counted: ledger.message(val.into()),
             #[cfg(loom)]
             _witness: loom::sync::Arc::new(()),
         }
     }
-}
 
-impl Drop for Msg {
-    fn drop(&mut self) {
-        let mut balance = self.tracker.lock();
-        let n = balance.entry(self.val).or_default();
-        *n -= 1;
-        if *n < 0 {
-            drop(balance);
-            self.tracker
-                .double_drops
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(self.val);
-        }
+    fn val(&self) -> u32 {
+        self.counted.value() as u32
     }
 }
 
@@ -250,6 +200,90 @@ impl Op {
                 | Op::Recv(_)
                 | Op::RecvAsync(_)
         )
+    }
+}
+
+impl Rx {
+    /// Its label in the spec's vocabulary.
+    fn label(self) -> Label {
+        match self {
+            Rx::Initial(n) => n as Label,
+            Rx::New { thread, op } => ((thread as Label + 1) << 32) | op as Label,
+        }
+    }
+}
+
+impl Op {
+    /// This operation in the spec's vocabulary, as run by operation
+    /// `index` of thread `thread` on channels of capacity `cap`.
+    pub fn lower(self, thread: usize, index: usize, cap: usize) -> model::Op {
+        use model::Op as M;
+        let new_rx = Rx::New { thread, op: index }.label();
+        let send = |id, m: u32, wait| M::Send {
+            id,
+            msg: m.into(),
+            wait,
+        };
+        let handle = |h: usize, m: u32, wait| M::HandleSend {
+            handle: h as Label,
+            msg: m.into(),
+            wait,
+        };
+        let recv = |rx: Rx, wait| M::Recv {
+            rx: rx.label(),
+            wait,
+        };
+        match self {
+            Op::Set(id) => M::Set {
+                id,
+                cap,
+                rx: new_rx,
+            },
+            Op::Register(id) => M::Register {
+                id,
+                cap,
+                rx: new_rx,
+            },
+            Op::Delete(id) => M::Delete(id),
+            Op::Contains(id) => M::Contains(id),
+            Op::Ids => M::Ids,
+            Op::TrySend(id, m) => send(id, m, Wait::No),
+            Op::SendTimeout(id, m) => send(id, m, Wait::Timeout),
+            Op::SendAsync(id, m) | Op::SendBlocking(id, m) => send(id, m, Wait::Forever),
+            Op::SendAsyncOnce(id, m) => send(id, m, Wait::Once),
+            Op::HandleSend(h, m) => handle(h, m, Wait::No),
+            Op::HandleSendAsync(h, m) | Op::HandleSendBlocking(h, m) => handle(h, m, Wait::Forever),
+            Op::TryRecv(rx) => recv(rx, Wait::No),
+            Op::Recv(rx) | Op::RecvAsync(rx) => recv(rx, Wait::Forever),
+            Op::RecvTimeout(rx) => recv(rx, Wait::Timeout),
+            Op::RecvAsyncOnce(rx) => recv(rx, Wait::Once),
+            Op::DropRx(rx) => M::DropRx(rx.label()),
+        }
+    }
+}
+
+impl Out {
+    /// This result in the spec's vocabulary (the message a failed send
+    /// handed back was checked on the spot).
+    pub fn lower(self) -> model::Out {
+        use model::Out as M;
+        match self {
+            Out::NewRx => M::Installed,
+            Out::Occupied => M::Occupied,
+            Out::Bool(b) => M::Bool(b),
+            Out::Sent => M::Sent,
+            Out::NoSuchId(_) => M::NoSuchId,
+            Out::Full(_) => M::Full,
+            Out::Closed(_) => M::Closed,
+            Out::Timeout(_) => M::Timeout,
+            Out::Msg(m) => M::Msg(m.into()),
+            Out::Empty => M::Empty,
+            Out::RxClosed => M::RxClosed,
+            Out::RxTimeout => M::RxTimeout,
+            Out::Dropped => M::Dropped,
+            Out::Listed => M::Listed,
+            Out::Cancelled => M::Cancelled,
+        }
     }
 }
 
@@ -338,7 +372,7 @@ struct Shared {
     registry: Registry<u64, Msg>,
     handles: Vec<Sender<Msg>>,
     receivers: Vec<Option<Receiver<Msg>>>,
-    tracker: std::sync::Arc<Tracker>,
+    ledger: std::sync::Arc<Ledger>,
     /// The clock of the invocation and response readings: a std atomic,
     /// invisible to the checker, so it adds no interleavings; the
     /// checkers run one simulated thread at a time, so its readings follow
@@ -353,10 +387,65 @@ struct Shared {
 }
 
 impl Scenario {
+    /// The model's state after the scenario's set-up: the initial ids with
+    /// their buffered messages, and the initial handles.
+    pub fn start(&self) -> model::Model {
+        use model::{Op as M, Out as O};
+        let mut m = model::Model::new();
+        for (n, (id, msgs)) in self.initial.iter().enumerate() {
+            let rx = Rx::Initial(n).label();
+            assert_eq!(
+                m.step(M::Set {
+                    id: *id,
+                    cap: self.cap,
+                    rx
+                }),
+                Some(O::Installed)
+            );
+            for msg in msgs {
+                let send = M::Send {
+                    id: *id,
+                    msg: (*msg).into(),
+                    wait: Wait::No,
+                };
+                assert_eq!(m.step(send), Some(O::Sent), "set-up send");
+            }
+        }
+        for (h, id) in self.handles.iter().enumerate() {
+            let sender = M::Sender {
+                id: *id,
+                handle: h as Label,
+            };
+            assert_eq!(m.step(sender), Some(O::Handle(true)), "set-up handle");
+        }
+        m
+    }
+
+    /// One more than the largest message value of the scenario: the size
+    /// of its ledger.
+    fn message_values(&self) -> usize {
+        let initial = self
+            .initial
+            .iter()
+            .flat_map(|(_, msgs)| msgs.iter().copied());
+        let sent = self.threads.iter().flatten().filter_map(|op| match *op {
+            Op::TrySend(_, m)
+            | Op::SendTimeout(_, m)
+            | Op::SendAsync(_, m)
+            | Op::SendBlocking(_, m)
+            | Op::SendAsyncOnce(_, m)
+            | Op::HandleSend(_, m)
+            | Op::HandleSendAsync(_, m)
+            | Op::HandleSendBlocking(_, m) => Some(m),
+            _ => None,
+        });
+        initial.chain(sent).max().map_or(0, |m| m as usize + 1)
+    }
+
     /// One execution. Threads are spawned in `order` (indices into
     /// `self.threads`); each keeps its own index for naming and results.
     pub fn run_once(&self, order: &[usize]) {
-        let tracker = std::sync::Arc::new(Tracker::default());
+        let ledger = Ledger::new(self.message_values());
         let registry = Registry::<u64, Msg>::new()
             .__keep_deleted_keys(self.keep_deleted_keys.then_some((0, 1 << 20)));
         // Set-up, on the main thread before any other thread exists.
@@ -365,7 +454,7 @@ impl Scenario {
             let rx = registry.set(*id, self.cap).expect("valid capacity");
             for m in msgs {
                 assert!(
-                    registry.try_send(id, Msg::new(*m, &tracker)).is_ok(),
+                    registry.try_send(id, Msg::new(*m, &ledger)).is_ok(),
                     "set-up send"
                 );
             }
@@ -394,7 +483,7 @@ impl Scenario {
             registry,
             handles,
             receivers: initial_rx,
-            tracker: tracker.clone(),
+            ledger: ledger.clone(),
             clock: AtomicU64::new(0),
             installs_done: rt::AtomicUsize::new(0),
             counts_installs: !self.closer.is_empty(),
@@ -440,7 +529,7 @@ impl Scenario {
         let mut finals = Vec::new();
         let mut drain = |name: Rx, rx: &Receiver<Msg>| loop {
             let out = match rx.try_recv() {
-                Ok(m) => Out::Msg(m.val),
+                Ok(m) => Out::Msg(m.val()),
                 Err(TryRecvError::Empty) => Out::Empty,
                 Err(TryRecvError::Closed) => Out::RxClosed,
             };
@@ -494,7 +583,7 @@ impl Scenario {
             self.name
         );
 
-        let events: Vec<Event> = threads
+        let records: Vec<(usize, usize, Op, Out, u64, u64)> = threads
             .iter()
             .zip(&outs)
             .enumerate()
@@ -502,39 +591,50 @@ impl Scenario {
                 ops.iter()
                     .zip(outs)
                     .enumerate()
-                    .map(move |(index, (op, &(out, inv, res)))| Event {
-                        thread,
-                        index,
-                        op: *op,
-                        out,
-                        inv,
-                        res,
-                    })
+                    .map(move |(index, (op, &(out, inv, res)))| (thread, index, *op, out, inv, res))
             })
             .collect();
+        let events: Vec<Event> = records
+            .iter()
+            .map(|&(thread, index, op, out, inv, res)| Event {
+                thread,
+                index,
+                op: op.lower(thread, index, self.cap),
+                out: out.lower(),
+                inv,
+                res,
+            })
+            .collect();
+        let lowered_finals: Vec<(model::Op, model::Out)> = finals
+            .iter()
+            .map(|&(op, out)| (op.lower(0, 0, self.cap), out.lower()))
+            .collect();
         if let Err(why) =
-            linearize::linearizable(&model::Model::new(self), &events, rt::ORDER, &finals)
+            linearize::linearizable(&self.start(), &events, rt::ORDER, &lowered_finals)
         {
             panic!(
                 "scenario {}: not linearizable: {why}\nscenario: {self:?}\nhistory (thread, index, op, result, invoked, returned):\n{}final: {finals:?}",
                 self.name,
-                events
+                records
                     .iter()
-                    .map(|e| format!(
-                        "  {} {} {:?} -> {:?} [{}, {}]\n",
-                        e.thread, e.index, e.op, e.out, e.inv, e.res
+                    .map(|(thread, index, op, out, inv, res)| format!(
+                        "  {thread} {index} {op:?} -> {out:?} [{inv}, {res}]\n"
                     ))
                     .collect::<String>(),
             );
         }
 
-        count_outcomes(&events);
+        let ops_outs: Vec<(Op, Out)> = records.iter().map(|r| (r.2, r.3)).collect();
+        count_outcomes(&ops_outs);
 
         // Tear down inside the execution so the checker sees every drop.
         drop(held);
         drop(shared);
         channel_registry::reclaim();
-        tracker.assert_all_dropped_once(self.name);
+        ledger.assert_all_dropped_once(&format!(
+            "scenario {} (after the registry and every receiver were dropped and reclaim() ran)",
+            self.name
+        ));
     }
 }
 
@@ -545,7 +645,7 @@ fn run_thread(
     mut owned: HashMap<usize, Receiver<Msg>>,
 ) -> ThreadResult {
     let registry = &shared.registry;
-    let msg = |m: u32| Msg::new(m, &shared.tracker);
+    let msg = |m: u32| Msg::new(m, &shared.ledger);
     let last_install = ops.iter().rposition(Op::installs);
     if last_install.is_none() && shared.counts_installs {
         shared.installs_done.fetch_add(1, SeqCst);
@@ -607,20 +707,20 @@ fn run_thread(
                     timeout_out(m, shared.handles[h].send_timeout(msg(m), Duration::MAX))
                 }
                 Op::TryRecv(rx) => match receiver(&rx).try_recv() {
-                    Ok(x) => Out::Msg(x.val),
+                    Ok(x) => Out::Msg(x.val()),
                     Err(TryRecvError::Empty) => Out::Empty,
                     Err(TryRecvError::Closed) => Out::RxClosed,
                 },
                 Op::Recv(rx) => match receiver(&rx).recv() {
-                    Ok(x) => Out::Msg(x.val),
+                    Ok(x) => Out::Msg(x.val()),
                     Err(RecvError) => Out::RxClosed,
                 },
                 Op::RecvAsync(rx) => match rt::block_on(receiver(&rx).recv_async()) {
-                    Ok(x) => Out::Msg(x.val),
+                    Ok(x) => Out::Msg(x.val()),
                     Err(RecvError) => Out::RxClosed,
                 },
                 Op::RecvAsyncOnce(rx) => match poll_once(receiver(&rx).recv_async()) {
-                    Some(Ok(x)) => Out::Msg(x.val),
+                    Some(Ok(x)) => Out::Msg(x.val()),
                     Some(Err(RecvError)) => Out::RxClosed,
                     None => Out::Cancelled,
                 },
@@ -629,7 +729,7 @@ fn run_thread(
                     None => Out::Cancelled,
                 },
                 Op::RecvTimeout(rx) => match receiver(&rx).recv_timeout(Duration::from_secs(1)) {
-                    Ok(x) => Out::Msg(x.val),
+                    Ok(x) => Out::Msg(x.val()),
                     Err(RecvTimeoutError::Timeout) => Out::RxTimeout,
                     Err(RecvTimeoutError::Closed) => Out::RxClosed,
                 },
@@ -669,7 +769,8 @@ fn poll_once<F: std::future::Future + Unpin>(mut fut: F) -> Option<F::Output> {
 
 fn returned(sent: u32, back: Msg, out: Out) -> Out {
     assert_eq!(
-        back.val, sent,
+        back.val(),
+        sent,
         "a failed send must hand back its own message"
     );
     out

@@ -12,9 +12,10 @@
 //!
 //! Which generation an accepted send went into is not returned by the API;
 //! it is recovered from where the message came out: a receive on a known
-//! generation during the run, or the drain of every receiver at the end. A
-//! message that came out nowhere is recorded as lost, one that came out twice
-//! fails the recording.
+//! generation during the run, or the drain of every receiver at the end
+//! (each of its `try_recv`s an event, the last one's `Empty` or `Closed`
+//! included). A message that came out nowhere is recorded as lost, one that
+//! came out twice fails the recording.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,8 +23,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use channel_registry::{Receiver, Registry, Sender, TryRecvError, TrySendError};
 use spec::XorShift64Star;
+use spec::model::{Label, Op, Out, Wait};
 
-use crate::history::{Call, Event, Gen, HandleId, MsgId, Ret};
+use crate::history::{Event, LOST, MsgId};
 
 /// The shape of a recorded history.
 #[derive(Clone, Copy, Debug)]
@@ -58,8 +60,8 @@ struct Worker {
     thread: usize,
     rng: XorShift64Star,
     events: Vec<Event>,
-    receivers: Vec<(u64, Gen, Receiver<MsgId>)>,
-    handles: Vec<(u64, HandleId, Sender<MsgId>)>,
+    receivers: Vec<(u64, Label, Receiver<MsgId>)>,
+    handles: Vec<(u64, Label, Sender<MsgId>)>,
     next_msg: MsgId,
 }
 
@@ -72,10 +74,10 @@ impl Worker {
     fn op(&mut self, sh: &Shared, shape: &Shape) {
         let id = self.rng.below(shape.ids);
         let roll = self.rng.below(100);
-        let (call, inv, ret, res, event_id) = match roll {
+        let (op, inv, out, res, event_id) = match roll {
             0..=16 => {
                 let cap = 1 + self.rng.below(shape.max_cap as u64) as usize;
-                let generation = sh.next_gen.fetch_add(1, Ordering::Relaxed);
+                let generation = Label::from(sh.next_gen.fetch_add(1, Ordering::Relaxed));
                 let register = roll >= 12;
                 let inv = sh.tick();
                 let r = if register {
@@ -84,48 +86,54 @@ impl Worker {
                     sh.registry.set(id, cap).ok()
                 };
                 let res = sh.tick();
-                let ret = match r {
+                let out = match r {
                     Some(rx) => {
                         self.receivers.push((id, generation, rx));
-                        Ret::Installed(generation)
+                        Out::Installed
                     }
-                    None if register => Ret::Occupied,
+                    None if register => Out::Occupied,
                     None => panic!("set({id}, {cap}) refused a valid capacity"),
                 };
-                let call = if register {
-                    Call::Register { cap }
+                let rx = generation;
+                let op = if register {
+                    Op::Register { id, cap, rx }
                 } else {
-                    Call::Set { cap }
+                    Op::Set { id, cap, rx }
                 };
-                (call, inv, ret, res, id)
+                (op, inv, out, res, id)
             }
             17..=26 => {
                 let inv = sh.tick();
                 let b = sh.registry.delete(&id);
-                (Call::Delete, inv, Ret::Bool(b), sh.tick(), id)
+                (Op::Delete(id), inv, Out::Bool(b), sh.tick(), id)
             }
             27..=31 => {
                 let inv = sh.tick();
                 let b = sh.registry.contains(&id);
-                (Call::Contains, inv, Ret::Bool(b), sh.tick(), id)
+                (Op::Contains(id), inv, Out::Bool(b), sh.tick(), id)
             }
             32..=66 => {
                 let msg = self.msg();
                 let inv = sh.tick();
                 let r = sh.registry.try_send(&id, msg);
                 let res = sh.tick();
-                (Call::TrySend { msg }, inv, send_ret(r, msg), res, id)
+                let op = Op::Send {
+                    id,
+                    msg,
+                    wait: Wait::No,
+                };
+                (op, inv, send_out(r, msg), res, id)
             }
             67..=71 => {
-                let handle = sh.next_handle.fetch_add(1, Ordering::Relaxed);
+                let handle = Label::from(sh.next_handle.fetch_add(1, Ordering::Relaxed));
                 let inv = sh.tick();
                 let h = sh.registry.sender(&id);
                 let res = sh.tick();
-                let ret = Ret::Handle(h.map(|h| {
+                let out = Out::Handle(h.is_some());
+                if let Some(h) = h {
                     self.handles.push((id, handle, h));
-                    handle
-                }));
-                (Call::GetSender, inv, ret, res, id)
+                }
+                (Op::Sender { id, handle }, inv, out, res, id)
             }
             72..=84 if !self.handles.is_empty() => {
                 let k = self.rng.below(self.handles.len() as u64) as usize;
@@ -134,8 +142,12 @@ impl Worker {
                 let inv = sh.tick();
                 let r = self.handles[k].2.try_send(msg);
                 let res = sh.tick();
-                let call = Call::HandleSend { handle, msg };
-                (call, inv, send_ret(r, msg), res, hid)
+                let op = Op::HandleSend {
+                    handle,
+                    msg,
+                    wait: Wait::No,
+                };
+                (op, inv, send_out(r, msg), res, hid)
             }
             _ if !self.receivers.is_empty() => {
                 let k = self.rng.below(self.receivers.len() as u64) as usize;
@@ -143,48 +155,56 @@ impl Worker {
                 let inv = sh.tick();
                 let r = self.receivers[k].2.try_recv();
                 let res = sh.tick();
-                let ret = match r {
-                    Ok(m) => Ret::Received(m),
-                    Err(TryRecvError::Empty) => Ret::Empty,
-                    Err(TryRecvError::Closed) => Ret::RecvClosed,
+                let op = Op::Recv {
+                    rx: generation,
+                    wait: Wait::No,
                 };
-                (Call::Recv { generation }, inv, ret, res, rid)
+                (op, inv, recv_out(r), res, rid)
             }
             _ => {
                 let inv = sh.tick();
                 let b = sh.registry.contains(&id);
-                (Call::Contains, inv, Ret::Bool(b), sh.tick(), id)
+                (Op::Contains(id), inv, Out::Bool(b), sh.tick(), id)
             }
         };
         self.events.push(Event {
             id: event_id,
             thread: self.thread,
-            call,
-            ret,
+            op,
+            out,
             inv,
             res,
         });
     }
 }
 
-fn send_ret(r: Result<(), TrySendError<MsgId>>, msg: MsgId) -> Ret {
+fn send_out(r: Result<(), TrySendError<MsgId>>, msg: MsgId) -> Out {
     match r {
-        Ok(()) => Ret::SentInto(None), // resolved after the drain
+        Ok(()) => Out::Sent, // resolved after the drain
         Err(e) => {
-            let (ret, back) = match e {
-                TrySendError::NoSuchId(m) => (Ret::NoSuchId, m),
-                TrySendError::Full(m) => (Ret::Full, m),
-                TrySendError::Closed(m) => (Ret::Closed, m),
+            let (out, back) = match e {
+                TrySendError::NoSuchId(m) => (Out::NoSuchId, m),
+                TrySendError::Full(m) => (Out::Full, m),
+                TrySendError::Closed(m) => (Out::Closed, m),
             };
             assert_eq!(back, msg, "a failed send handed back another message");
-            ret
+            out
         }
     }
 }
 
+fn recv_out(r: Result<MsgId, TryRecvError>) -> Out {
+    match r {
+        Ok(m) => Out::Msg(m),
+        Err(TryRecvError::Empty) => Out::Empty,
+        Err(TryRecvError::Closed) => Out::RxClosed,
+    }
+}
+
 /// Runs one history on a fresh registry and returns its events, every
-/// accepted send resolved to the generation it came out of.
-pub fn record(shape: Shape, seed: u64) -> Vec<Event> {
+/// accepted send resolved to the generation it came out of, and how many
+/// of them the threads ran (the rest are the final drains).
+pub fn record(shape: Shape, seed: u64) -> (Vec<Event>, usize) {
     let shared = Arc::new(Shared {
         registry: Registry::new(),
         clock: AtomicU64::new(0),
@@ -225,62 +245,59 @@ pub fn record(shape: Shape, seed: u64) -> Vec<Event> {
         joins.into_iter().map(|j| j.join().unwrap()).collect()
     });
 
-    // Every thread is done: drain what is left in each generation, in order.
+    // Every thread is done: drain what is left in each generation, in
+    // order, each `try_recv` an event, up to the first that finds nothing.
     let mut events = Vec::new();
     let mut drains = Vec::new();
+    let mut ran = 0;
     for w in workers {
+        ran += w.events.len();
         events.extend(w.events);
         for (id, generation, rx) in &w.receivers {
-            let inv = shared.tick();
-            let mut left = Vec::new();
-            while let Ok(m) = rx.try_recv() {
-                left.push(m);
+            loop {
+                let inv = shared.tick();
+                let out = recv_out(rx.try_recv());
+                drains.push(Event {
+                    id: *id,
+                    thread: w.thread,
+                    op: Op::Recv {
+                        rx: *generation,
+                        wait: Wait::No,
+                    },
+                    out,
+                    inv,
+                    res: shared.tick(),
+                });
+                if !matches!(out, Out::Msg(_)) {
+                    break;
+                }
             }
-            drains.push(Event {
-                id: *id,
-                thread: w.thread,
-                call: Call::Drain {
-                    generation: *generation,
-                },
-                ret: Ret::Drained(left),
-                inv,
-                res: shared.tick(),
-            });
         }
     }
     events.extend(drains);
     if let Err(duplicate) = resolve_sends(&mut events) {
         panic!("seed {seed}: {duplicate}");
     }
-    events
+    (events, ran)
 }
 
 /// Fills in the generation of every accepted send from where its message
-/// came out. A message that came out twice is an error (a duplicate).
+/// came out (`LOST` if nowhere). A message that came out twice is an error
+/// (a duplicate).
 pub fn resolve_sends(events: &mut [Event]) -> Result<(), String> {
-    let mut came_out: HashMap<MsgId, Gen> = HashMap::new();
+    let mut came_out: HashMap<MsgId, Label> = HashMap::new();
     for e in events.iter() {
-        let out: &[MsgId] = match (&e.call, &e.ret) {
-            (Call::Recv { .. }, Ret::Received(m)) => std::slice::from_ref(m),
-            (Call::Drain { .. }, Ret::Drained(left)) => left,
-            _ => continue,
-        };
-        let (Call::Recv { generation } | Call::Drain { generation }) = e.call else {
-            unreachable!()
-        };
-        for &m in out {
-            if let Some(first) = came_out.insert(m, generation) {
+        if let (Op::Recv { rx, .. }, Out::Msg(m)) = (e.op, e.out) {
+            if let Some(first) = came_out.insert(m, rx) {
                 return Err(format!(
-                    "message {m:#x} came out twice (generations {first} and {generation})"
+                    "message {m:#x} came out twice (generations {first} and {rx})"
                 ));
             }
         }
     }
     for e in events.iter_mut() {
-        if let (Call::TrySend { msg } | Call::HandleSend { msg, .. }, Ret::SentInto(into)) =
-            (&e.call, &mut e.ret)
-        {
-            *into = came_out.get(msg).copied();
+        if let (Op::Send { msg, .. } | Op::HandleSend { msg, .. }, Out::Sent) = (e.op, e.out) {
+            e.out = Out::SentInto(came_out.get(&msg).copied().unwrap_or(LOST));
         }
     }
     Ok(())
