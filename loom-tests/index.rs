@@ -6,7 +6,7 @@
 //! buckets. So with ids 1, 2 and 3 live, a `set` of a new id starts a
 //! migration, and two such `set`s help each other migrate. Every
 //! scenario ends with `contains` for every id and `ids()` at quiescence
-//! (`support/mod.rs`), so an id lost or duplicated by a migration, or left
+//! (`harness/src/lib.rs`), so an id lost or duplicated by a migration, or left
 //! out of the ordered set, fails it.
 //!
 //! Bounds: a migration is dozens of atomic steps per thread, so only the
@@ -19,9 +19,7 @@
 //! loom-release` takes much longer).
 #![cfg(any(loom, shuttle))]
 
-mod support;
-
-use support::{Bound, Op, Scenario};
+use scenario_harness::{Bound, Op, Scenario};
 
 fn ids(name: &'static str, initial: &[u64], threads: Vec<Vec<Op>>) -> Scenario {
     Scenario {

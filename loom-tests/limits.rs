@@ -5,7 +5,7 @@
 //! earlier load of the same location by the main thread, so the race between
 //! that earlier load and the store is never seen and the order "store first"
 //! is never explored (tokio-rs/loom#392 and #166). The suite therefore runs
-//! every scenario once per spawn order (`support/mod.rs`), and the ring's
+//! every scenario once per spawn order (`harness/src/lib.rs`), and the ring's
 //! loom tests place each operation on both sides of the spawn.
 //!
 //! This test pins the limitation down: it fails once a loom release explores
@@ -56,7 +56,7 @@ fn loom_misses_the_store_first_order_after_a_load() {
         (values, executions),
         (vec![false], 1),
         "loom now explores the store-first order: the spawn-order rotation in \
-         loom-tests/support/mod.rs may no longer be needed"
+         loom-tests/harness/src/lib.rs may no longer be needed"
     );
 }
 

@@ -8,9 +8,7 @@
 //! run them concurrently.
 #![cfg(any(loom, shuttle))]
 
-mod support;
-
-use support::{Bound, Op, Rx, Scenario};
+use scenario_harness::{Bound, Op, Rx, Scenario};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {

@@ -3,9 +3,7 @@
 //! bound: `LOOM_MAX_PREEMPTIONS` if set, else 2 (`just loom-deep` sets 3).
 #![cfg(any(loom, shuttle))]
 
-mod support;
-
-use support::{Bound, Op, Rx, Scenario};
+use scenario_harness::{Bound, Op, Rx, Scenario};
 
 const R0: Rx = Rx::Initial(0);
 const BOUND: Bound = Bound::Preemptions(2);

@@ -17,9 +17,7 @@
 //! (`loom-tests/README.md`).
 #![cfg(any(loom, shuttle))]
 
-mod support;
-
-use support::{Bound, Op, Rx, Scenario};
+use scenario_harness::{Bound, Op, Rx, Scenario};
 
 const R0: Rx = Rx::Initial(0);
 

@@ -2,12 +2,12 @@
 //! on 1 to 3 ids, mixing every operation of the harness's vocabulary (`ids()`
 //! too, with deleted ids' keys kept in half the scenarios), each
 //! execution checked for linearizability in real time and for nothing-lost
-//! accounting (`support/mod.rs`).
+//! accounting (`harness/src/lib.rs`).
 //!
 //! Every execution draws its own scenario from shuttle's random source, so
 //! a failing schedule that shuttle prints replays the scenario too.
 //! `just shuttle` runs many iterations; CI runs a bounded number
-//! (`SHUTTLE_ITERATIONS`, `SHUTTLE_SEEDS`: see `support/check_shuttle.rs`).
+//! (`SHUTTLE_ITERATIONS`, `SHUTTLE_SEEDS`: see `harness/src/check_shuttle.rs`).
 //!
 //! Termination: a wait without deadline returns only when woken, so a
 //! scenario must not be able to wait forever unless a wake-up is lost. The
@@ -18,11 +18,9 @@
 //! out after any attempt under shuttle.
 #![cfg(shuttle)]
 
-mod support;
-
+use scenario_harness::check_shuttle::explore;
+use scenario_harness::{Op, Rx, Scenario};
 use shuttle::rand::{RngCore, thread_rng};
-use support::check_shuttle::explore;
-use support::{Op, Rx, Scenario};
 
 /// Draws from shuttle's random source (replayed with the schedule).
 struct Draw(shuttle::rand::rngs::ThreadRng);

@@ -1,4 +1,6 @@
-//! The harness shared by the loom suite and the shuttle suite.
+//! The scenario harness shared by the loom suite and the shuttle suite
+//! (`loom-tests/`): a crate of its own so that each test binary takes the
+//! part of it that it uses.
 //!
 //! A [`Scenario`] is an initial state (ids with a channel, messages already
 //! buffered, sender handles taken) and one list of operations per thread.
@@ -29,10 +31,7 @@
 //!
 //! Message values must be unique within a scenario: the model tells
 //! messages apart by value.
-// Each test binary (pairs, scenarios, shapes, index, shuttle) uses part of
-// the vocabulary.
-#![allow(dead_code)]
-
+#![cfg(any(loom, shuttle))]
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
@@ -344,24 +343,6 @@ pub enum Bound {
 mod check_loom;
 #[cfg(shuttle)]
 pub mod check_shuttle;
-
-/// Whether two threads run the same operations, up to message values.
-fn same_ops(a: &[Op], b: &[Op]) -> bool {
-    fn shape(op: &Op) -> Op {
-        match *op {
-            Op::TrySend(id, _) => Op::TrySend(id, 0),
-            Op::SendTimeout(id, _) => Op::SendTimeout(id, 0),
-            Op::SendAsync(id, _) => Op::SendAsync(id, 0),
-            Op::SendAsyncOnce(id, _) => Op::SendAsyncOnce(id, 0),
-            Op::SendBlocking(id, _) => Op::SendBlocking(id, 0),
-            Op::HandleSend(h, _) => Op::HandleSend(h, 0),
-            Op::HandleSendAsync(h, _) => Op::HandleSendAsync(h, 0),
-            Op::HandleSendBlocking(h, _) => Op::HandleSendBlocking(h, 0),
-            other => other,
-        }
-    }
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| shape(x) == shape(y))
-}
 
 /// What one thread returns: its results with clock readings, and the
 /// receivers it still holds.

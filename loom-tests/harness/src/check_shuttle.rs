@@ -17,7 +17,7 @@ use std::time::Instant;
 use shuttle::scheduler::{PctScheduler, RandomScheduler};
 use shuttle::{Config, Runner};
 
-use super::{Bound, Scenario};
+use crate::{Bound, Scenario};
 
 /// The seeds of this process: the fixed list, then the fresh one.
 pub fn seeds() -> &'static [u64] {
