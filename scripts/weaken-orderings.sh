@@ -65,9 +65,10 @@ pub(crate) fn weakened_fence(site: usize, ordering: Ordering) {
 }
 RUST
 perl scripts/orderings.pl list $files > "$work/weakenings.tsv"
-# Results are kept per version of the instrumented sources, comments left
-# out: a rerun on the same code only runs the weakenings that have no result
-# yet, and a change to comments alone keeps them.
+# Results are kept per version of the instrumented sources, with the text
+# of comments left out: a rerun on the same code only runs the weakenings
+# that have no result yet. Rewording a comment keeps them; adding or
+# removing a line, comment or not, starts a new version.
 results=$work/results/$(cat $(find "$tree/src" -name '*.rs' | sort) | sed -e 's|^ *//.*||' -e 's| // .*||' | sha1sum | cut -c1-12)
 mkdir -p "$results"
 
@@ -98,7 +99,7 @@ while IFS=$'\t' read -r site where kind from to; do
     else
         caught=$((caught + 1))
         test=$(grep -m1 -oE "(FAIL|TIMEOUT|SIGABRT|SIGSEGV) \[ *[0-9.]+s\] *\([ 0-9/]+\) [^ ]+ [^ ]+" "$log" | awk '{print $NF}')
-        why=$(grep -m1 -oE "not linearizable|deadlock|never dropped|dropped twice|Causality violation|data race|disagrees|leaked|TIMEOUT" "$log" ||
+        why=$(grep -m1 -oE "not linearizable|deadlock|never dropped|dropped twice|Causality violation|data race|disagrees|leaked|TIMEOUT|SIGSEGV|SIGABRT" "$log" ||
             grep -m1 -oE "panicked at [^ ]+" "$log")
         result="caught by $test ($why)"
     fi
