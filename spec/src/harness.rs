@@ -477,15 +477,15 @@ impl Harness {
                     rx: g,
                     wait: Wait::Forever,
                 };
-                let Some(expected) = self.model.clone().step(op) else {
-                    return; // would block forever
+                // `None` (the receive would block forever) changes nothing.
+                let Some(expected) = self.model.step(op) else {
+                    return;
                 };
                 let got = match self.receiver(g).recv() {
                     Ok(m) => Out::Msg(m.value()),
                     Err(RecvError) => Out::RxClosed,
                 };
                 assert_eq!(got, expected, "recv on generation {g}");
-                self.model.step(op);
             }
             Step::PollRecv(ref ix, stream) => {
                 let Some(g) = self.pick_receiver(ix) else {
@@ -601,7 +601,6 @@ impl Harness {
                 msg: v,
                 wait: Wait::No,
             };
-            assert_eq!(got.0, Out::Closed, "handle try_send after registry drop");
             self.settle("handle try_send after registry drop", op, got);
         }
         for &g in &held {
