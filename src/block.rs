@@ -77,38 +77,58 @@ pub(crate) fn block_on<R>(mut poll: impl FnMut(&Waker) -> Poll<R>) -> R {
     }
 }
 
-/// Like [`block_on`], until `poll` is ready (`Some`) or `deadline` passes
-/// (`None`); no deadline waits as long as `block_on`.
+/// One attempt of a wait that carries something between attempts (a send
+/// carries its message): either done with `R`, or registered to be woken,
+/// handing back `W` for the next attempt.
+///
+/// With the carried value in the return type, a wait that gives up at its
+/// deadline has it in hand, and no caller needs an `Option` that is `Some`
+/// "by construction".
+#[derive(Debug)]
+pub(crate) enum Attempt<R, W> {
+    /// Finished: nothing is registered any more.
+    Done(R),
+    /// Registered to be woken; the carried value comes back.
+    Waiting(W),
+}
+
+/// Like [`block_on`], until an attempt is done (`Ok`) or `deadline` passes
+/// (`Err`, with what the last attempt handed back); no deadline waits as
+/// long as `block_on`. `carried` goes into the first attempt, and each
+/// `Waiting` value into the next.
 ///
 /// The model checkers have no clock. Under loom a deadline is modelled as
-/// one that has already expired when the first poll is pending, so the model
-/// explores the time-out path. Under shuttle a deadline may pass after any
-/// pending poll (a random choice that the schedule replays); until it does,
-/// the wait yields and polls again instead of parking, because shuttle would
-/// report a timed wait that nobody wakes as a deadlock. Waits without a
-/// deadline park as usual in every build.
-pub(crate) fn block_on_until<R>(
+/// one that has already expired when the first attempt is waiting, so the
+/// model explores the time-out path. Under shuttle a deadline may pass after
+/// any waiting attempt (a random choice that the schedule replays); until it
+/// does, the wait yields and tries again instead of parking, because shuttle
+/// would report a timed wait that nobody wakes as a deadlock. Waits without
+/// a deadline park as usual in every build.
+pub(crate) fn block_on_until<R, W>(
     deadline: Option<Instant>,
-    mut poll: impl FnMut(&Waker) -> Poll<R>,
-) -> Option<R> {
+    carried: W,
+    mut attempt: impl FnMut(W, &Waker) -> Attempt<R, W>,
+) -> Result<R, W> {
     let (unparker, waker) = this_thread();
+    let mut carried = carried;
     loop {
-        if let Poll::Ready(r) = poll(&waker) {
-            return Some(r);
-        }
+        carried = match attempt(carried, &waker) {
+            Attempt::Done(r) => return Ok(r),
+            Attempt::Waiting(w) => w,
+        };
         match deadline {
             None => unparker.park(),
             Some(deadline) => {
                 #[cfg(loom)]
                 {
                     let _ = deadline;
-                    return None;
+                    return Err(carried);
                 }
                 #[cfg(shuttle)]
                 {
                     let _ = deadline;
                     if crate::sync::deadline_passes() {
-                        return None;
+                        return Err(carried);
                     }
                     crate::sync::wait();
                 }
@@ -116,7 +136,7 @@ pub(crate) fn block_on_until<R>(
                 {
                     let now = Instant::now();
                     if now >= deadline {
-                        return None;
+                        return Err(carried);
                     }
                     thread::park_timeout(deadline - now);
                 }

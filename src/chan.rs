@@ -37,8 +37,10 @@
 use std::ptr;
 use std::task::{Poll, Waker};
 
-use crate::ring::{PopError, PushError, Ring};
+use crate::ring::Ring;
+pub(crate) use crate::ring::{PopError, PushError};
 
+use crate::block::Attempt;
 use crate::capacity::Capacity;
 use crate::stripes::Striped;
 use crate::sync::{Arc, AtomicPtr, Built, Ordering, fence};
@@ -256,30 +258,22 @@ impl<T> Chan<T> {
     /// One attempt of a send that may wait: push, or register `reg` in the
     /// send wait list and try once more.
     ///
-    /// On `Pending` the message is back in `msg` and `reg` is registered.
-    /// On `Ready` the message is consumed or returned in the error, and `reg`
-    /// is not registered.
+    /// `Waiting` hands the message back with `reg` registered; `Done` has
+    /// consumed it or returns it in the error, with `reg` not registered.
     pub(crate) fn poll_push(
         &self,
-        msg: &mut Option<T>,
+        msg: T,
         reg: &mut Registration,
         waker: &Waker,
-    ) -> Poll<Result<(), Closed<T>>> {
-        let Some(m) = msg.take() else {
-            // Only reachable by polling a completed future: see the futures' docs.
-            panic!("channel-registry: send future polled after completion");
-        };
-        let m = match self.push_for_waiter(m) {
+    ) -> Attempt<Result<(), Closed<T>>, T> {
+        let msg = match self.push_for_waiter(msg) {
             Err(PushError::Full(m)) => m,
             Ok(()) => return self.end_push_wait(reg, Ok(())),
             Err(PushError::Closed(m)) => return self.end_push_wait(reg, Err(Closed(m))),
         };
         self.waiters.send().register(reg, waker);
-        match self.push_for_waiter(m) {
-            Err(PushError::Full(m)) => {
-                *msg = Some(m);
-                Poll::Pending
-            }
+        match self.push_for_waiter(msg) {
+            Err(PushError::Full(m)) => Attempt::Waiting(m),
             Ok(()) => self.end_push_wait(reg, Ok(())),
             Err(PushError::Closed(m)) => self.end_push_wait(reg, Err(Closed(m))),
         }
@@ -290,9 +284,9 @@ impl<T> Chan<T> {
         &self,
         reg: &mut Registration,
         result: Result<(), Closed<T>>,
-    ) -> Poll<Result<(), Closed<T>>> {
+    ) -> Attempt<Result<(), Closed<T>>, T> {
         self.finish_wait(Side::Send, reg);
-        Poll::Ready(result)
+        Attempt::Done(result)
     }
 
     /// One attempt of a receive that may wait. `Err(())` means closed and
@@ -394,12 +388,12 @@ impl<T> std::fmt::Debug for Chan<T> {
     }
 }
 
-/// A send that may wait, from the outside: the generation it waits on (kept
-/// alive by an `Arc` while it is registered) and its registration.
 /// A waiting push that ended because the channel is closed: the message
 /// comes back. (A waiting push never reports `Full`: it waits instead.)
 pub(crate) struct Closed<T>(pub(crate) T);
 
+/// A send that may wait, from the outside: the generation it waits on (kept
+/// alive by an `Arc` while it is registered) and its registration.
 pub(crate) struct SendWait<T> {
     chan: Option<Arc<Chan<T>>>,
     reg: Registration,
@@ -414,15 +408,15 @@ impl<T> SendWait<T> {
     }
 
     /// One attempt into `chan`, a generation the caller holds a count of.
-    pub(crate) fn poll(
+    pub(crate) fn attempt(
         &mut self,
         chan: &Arc<Chan<T>>,
-        msg: &mut Option<T>,
+        msg: T,
         waker: &Waker,
-    ) -> Poll<Result<(), Closed<T>>> {
+    ) -> Attempt<Result<(), Closed<T>>, T> {
         // SAFETY: `chan` is an `Arc` pointer, and the borrowed `Arc` keeps it
         // alive for this call.
-        unsafe { self.poll_raw(Arc::as_ptr(chan), msg, waker) }
+        unsafe { self.attempt_raw(Arc::as_ptr(chan), msg, waker) }
     }
 
     /// One attempt into the generation at `chan`, for a caller that reached
@@ -433,12 +427,12 @@ impl<T> SendWait<T> {
     /// `chan` must come from `Arc::into_raw` of an `Arc<Chan<T>>` that stays
     /// alive for the duration of this call (the caller holds an `Arc` or an
     /// epoch guard under which the generation cannot be reclaimed).
-    pub(crate) unsafe fn poll_raw(
+    pub(crate) unsafe fn attempt_raw(
         &mut self,
         chan: *const Chan<T>,
-        msg: &mut Option<T>,
+        msg: T,
         waker: &Waker,
-    ) -> Poll<Result<(), Closed<T>>> {
+    ) -> Attempt<Result<(), Closed<T>>, T> {
         if self
             .chan
             .as_ref()
@@ -449,9 +443,9 @@ impl<T> SendWait<T> {
         }
         // SAFETY: the caller guarantees `chan` is alive for this call.
         let gen_ref = unsafe { &*chan };
-        let poll = gen_ref.poll_push(msg, &mut self.reg, waker);
-        match poll {
-            Poll::Pending => {
+        let attempt = gen_ref.poll_push(msg, &mut self.reg, waker);
+        match attempt {
+            Attempt::Waiting(_) => {
                 if self.chan.is_none() {
                     // Registered: keep the generation (and so its wait list)
                     // alive until the registration is withdrawn. The count is
@@ -460,9 +454,9 @@ impl<T> SendWait<T> {
                     self.chan = Some(unsafe { clone_counted(chan) });
                 }
             }
-            Poll::Ready(_) => self.chan = None,
+            Attempt::Done(_) => self.chan = None,
         }
-        poll
+        attempt
     }
 
     /// Withdraws a registration, passing on a wake-up it had received.

@@ -5,11 +5,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use crate::ring::PopError;
 use futures_core::Stream;
 
-use crate::block::{block_on, block_on_until, deadline_after};
-use crate::chan::Chan;
+use crate::block::{Attempt, block_on, block_on_until, deadline_after};
+use crate::chan::{Chan, PopError};
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::sync::Arc;
 use crate::waiters::Registration;
@@ -154,12 +153,15 @@ impl<T> Receiver<T> {
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         let mut reg = Registration::default();
-        match block_on_until(deadline_after(timeout), |waker| {
-            self.chan.poll_pop(&mut reg, waker)
+        match block_on_until(deadline_after(timeout), (), |(), waker| {
+            match self.chan.poll_pop(&mut reg, waker) {
+                Poll::Ready(done) => Attempt::Done(done),
+                Poll::Pending => Attempt::Waiting(()),
+            }
         }) {
-            Some(Ok(msg)) => Ok(msg),
-            Some(Err(())) => Err(RecvTimeoutError::Closed),
-            None => {
+            Ok(Ok(msg)) => Ok(msg),
+            Ok(Err(())) => Err(RecvTimeoutError::Closed),
+            Err(()) => {
                 self.chan.cancel_pop(&mut reg);
                 // The deadline passed. The waiting attempts count a slot that
                 // a push has claimed but not written as empty

@@ -138,11 +138,9 @@ use std::ops::{Bound, RangeBounds};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::ring::PushError;
-
-use crate::block::{block_on_until, deadline_after};
+use crate::block::{Attempt, block_on_until, deadline_after};
 use crate::capacity::{self, Capacity, CapacityError};
-use crate::chan::{Chan, Closed, SendWait, clone_counted, deleted};
+use crate::chan::{Chan, Closed, PushError, SendWait, clone_counted, deleted};
 use crate::error::{RegisterError, SendError, SendTimeoutError, TrySendError};
 use crate::index::{HashIndex, Keys, Node};
 use crate::receiver::Receiver;
@@ -587,16 +585,12 @@ where
         msg: T,
         timeout: Duration,
     ) -> Result<(), SendTimeoutError<T>> {
-        let mut msg = Some(msg);
         let mut wait = SendWait::new();
-        match block_on_until(deadline_after(timeout), |waker| {
-            self.poll_send(id, &mut msg, &mut wait, waker)
+        match block_on_until(deadline_after(timeout), msg, |msg, waker| {
+            self.attempt_send(id, msg, &mut wait, waker)
         }) {
-            Some(done) => done.map_err(SendTimeoutError::from),
-            None => {
-                let Some(m) = msg.take() else {
-                    unreachable!("a pending send keeps its message")
-                };
+            Ok(done) => done.map_err(SendTimeoutError::from),
+            Err(m) => {
                 wait.cancel();
                 // The deadline passed. The waiting attempts count a slot that
                 // a pop is still reading as full (`Chan::push_for_waiter`);
@@ -649,38 +643,36 @@ where
     }
 
     /// One attempt of a waiting send, re-routed on every call.
-    fn poll_send(
+    fn attempt_send(
         &self,
         id: &K,
-        msg: &mut Option<T>,
+        msg: T,
         wait: &mut SendWait<T>,
         waker: &std::task::Waker,
-    ) -> Poll<Result<(), SendError<T>>> {
+    ) -> Attempt<Result<(), SendError<T>>, T> {
         let guard = sync::pin();
         let mut current = match self.points.get(id, &guard) {
             Some(node) => node.value.load(),
             None => deleted(),
         };
+        let mut msg = msg;
         loop {
             if current == deleted() {
                 wait.cancel();
-                return Poll::Ready(match msg.take() {
-                    Some(m) => Err(SendError::NoSuchId(m)),
-                    None => panic!("channel-registry: send future polled after completion"),
-                });
+                return Attempt::Done(Err(SendError::NoSuchId(msg)));
             }
             // SAFETY: `current` is an `Arc` pointer kept alive by `guard`
             // (as in `try_send`), for the whole call.
-            match unsafe { wait.poll_raw(current, msg, waker) } {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(())) => return Poll::Ready(Ok(())),
-                Poll::Ready(Err(Closed(m))) => {
+            match unsafe { wait.attempt_raw(current, msg, waker) } {
+                Attempt::Waiting(m) => return Attempt::Waiting(m),
+                Attempt::Done(Ok(())) => return Attempt::Done(Ok(())),
+                Attempt::Done(Err(Closed(m))) => {
                     // SAFETY: as above.
                     let successor = unsafe { &*current }.successor_after_failed_push();
                     if successor.is_null() {
-                        return Poll::Ready(Err(SendError::Closed(m)));
+                        return Attempt::Done(Err(SendError::Closed(m)));
                     }
-                    *msg = Some(m);
+                    msg = m;
                     current = successor;
                 }
             }
@@ -1148,8 +1140,19 @@ where
 
     fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        this.registry
-            .poll_send(this.id, &mut this.msg, &mut this.wait, cx.waker())
+        let Some(msg) = this.msg.take() else {
+            panic!("channel-registry: send future polled after completion");
+        };
+        match this
+            .registry
+            .attempt_send(this.id, msg, &mut this.wait, cx.waker())
+        {
+            Attempt::Done(done) => Poll::Ready(done),
+            Attempt::Waiting(msg) => {
+                this.msg = Some(msg);
+                Poll::Pending
+            }
+        }
     }
 }
 

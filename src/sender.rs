@@ -5,10 +5,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::ring::PushError;
-
-use crate::block::{block_on_until, deadline_after};
-use crate::chan::{Chan, Closed, SendWait};
+use crate::block::{Attempt, block_on_until, deadline_after};
+use crate::chan::{Chan, Closed, PushError, SendWait};
 use crate::error::{SendError, SendTimeoutError, TrySendError};
 use crate::sync::Arc;
 
@@ -104,17 +102,13 @@ impl<T> Sender<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn send_timeout(&self, msg: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
-        let mut msg = Some(msg);
         let mut wait = SendWait::new();
-        match block_on_until(deadline_after(timeout), |waker| {
-            wait.poll(&self.chan, &mut msg, waker)
+        match block_on_until(deadline_after(timeout), msg, |msg, waker| {
+            wait.attempt(&self.chan, msg, waker)
         }) {
-            Some(Ok(())) => Ok(()),
-            Some(Err(Closed(m))) => Err(SendTimeoutError::Closed(m)),
-            None => {
-                let Some(m) = msg.take() else {
-                    unreachable!("a pending send keeps its message")
-                };
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(Closed(m))) => Err(SendTimeoutError::Closed(m)),
+            Err(m) => {
                 wait.cancel();
                 // The verdict comes from an attempt that waits for a pop in
                 // progress (see `Registry::send_timeout`).
@@ -302,9 +296,16 @@ impl<T> Future for SendFut<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        this.wait
-            .poll(&this.sender.chan, &mut this.msg, cx.waker())
-            .map(|done| done.map_err(|Closed(m)| SendError::Closed(m)))
+        let Some(msg) = this.msg.take() else {
+            panic!("channel-registry: send future polled after completion");
+        };
+        match this.wait.attempt(&this.sender.chan, msg, cx.waker()) {
+            Attempt::Done(done) => Poll::Ready(done.map_err(|Closed(m)| SendError::Closed(m))),
+            Attempt::Waiting(msg) => {
+                this.msg = Some(msg);
+                Poll::Pending
+            }
+        }
     }
 }
 

@@ -146,12 +146,15 @@ impl Waiters {
             }),
             built: Built::new(),
         }));
-        // AcqRel on success: publish the box (Release) to `lists()`.
-        // Acquire on failure: read the winner's box.
+        // `Release` on success: publishes the box to `lists()`. Nothing to
+        // acquire: a successful CAS read null, the initial value, which no
+        // store released. (It was `AcqRel`; `just orderings` passed
+        // `Release`, and this is why.) `Acquire` on failure: this thread
+        // uses the winner's box (weakened, it is caught).
         match self.lists.compare_exchange(
             std::ptr::null_mut(),
             new,
-            Ordering::AcqRel,
+            Ordering::Release,
             Ordering::Acquire,
         ) {
             // SAFETY: installed just now; freed only in `drop`.

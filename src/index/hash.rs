@@ -116,8 +116,10 @@
 //! # Orderings
 //!
 //! * Publishing a node (empty → node), copying it into `next`, installing
-//!   `next` and moving the root are `AcqRel` CASes; every load of a bucket,
-//!   of `next` and of the root is `Acquire`. A reader that sees a pointer
+//!   `next` and moving the root are `Release` CASes (each reads a value
+//!   that carries nothing to acquire: an empty bucket, a null `next`, the
+//!   root this thread loaded); every load of a bucket, of `next` and of the
+//!   root whose value is used is `Acquire`. A reader that sees a pointer
 //!   therefore sees the node's key and slot as they were written before the
 //!   first publication (the copier acquired it from the old bucket and
 //!   releases it again).
@@ -418,16 +420,17 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
                         self.start_migration(table, Trigger::LongProbe, guard);
                         continue 'tables;
                     }
-                    // Success `AcqRel`: the release publishes the node (a
-                    // weakened one is caught); the acquire half is kept,
-                    // though it reads only the empty bucket. Failure
-                    // `Relaxed`: the value is dropped and the bucket loaded
-                    // again with `Acquire` (it was `Acquire`; `just
-                    // orderings` passed `Relaxed`, and this is why).
+                    // Success `Release`: publishes the node (weakened, it
+                    // is caught). Nothing to acquire: a successful CAS read
+                    // the empty bucket, written when the table was built and
+                    // published with it. Failure `Relaxed`: the value is
+                    // dropped and the bucket loaded again with `Acquire`.
+                    // (They were `AcqRel` and `Acquire`; `just orderings`
+                    // passed both weakenings, and this is why.)
                     match table.buckets[i].compare_exchange(
                         std::ptr::null_mut(),
                         new,
-                        Ordering::AcqRel,
+                        Ordering::Release,
                         Ordering::Relaxed,
                     ) {
                         Ok(_) => {
@@ -656,14 +659,28 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
             if state.load(Ordering::Acquire) != DONE {
                 // Claimed by a helper that has not finished: do it too.
                 self.migrate_chunk(table, next, c);
+                // `Release`, as the claimer's `DONE`: a third helper may
+                // read this `DONE` and move the root, and a get that
+                // acquires the new root must see this thread's copies. Not
+                // caught weakened (`just orderings`): that needs a claimer
+                // stalled mid-chunk, a second helper redoing it and a third
+                // moving the root, past the loom scenarios' reach; and each
+                // copy's own `Release` (`copy`) covers a get that reads it.
                 state.store(DONE, Ordering::Release);
             }
         }
         let old = table as *const Table<K, V> as *mut Table<K, V>;
         let next = next as *const Table<K, V> as *mut Table<K, V>;
+        // Success `Release`: passes every copy (acquired through the `DONE`
+        // loads above) to the gets and mutators that acquire the new root
+        // (weakened, it is caught). Nothing to acquire: the CAS reads `old`,
+        // which this thread acquired when it loaded the root. Failure
+        // `Relaxed`: another helper moved the root, and the value is not
+        // used. (They were `AcqRel` and `Acquire`; `just orderings` passed
+        // both weakenings, and this is why.)
         if self
             .root
-            .compare_exchange(old, next, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(old, next, Ordering::Release, Ordering::Relaxed)
             .is_ok()
         {
             let old = SendPtr(old);
@@ -692,6 +709,14 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
             end
         };
         for bucket in &table.buckets[c * CHUNK..end] {
+            // Every value that ends in `p` is read with `Acquire` (this
+            // load, or the freeze's failure), because `copy` dereferences a
+            // live node for its key: a bucket frozen by another helper is
+            // never CASed here, so its node is acquired only here. Each of
+            // the three acquires (this load, the freeze's failure, its
+            // success) passes `just orderings` alone, because the other two
+            // cover the schedules loom reaches, and loom does not see a
+            // stale read of the node's key, which is plain memory.
             let mut p = bucket.load(Ordering::Acquire);
             // Negative control `freeze_skips_empty`: an empty bucket left
             // unfrozen takes an insert after its chunk was copied, and the
@@ -700,6 +725,13 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
                 continue;
             }
             while tag(p) & MOVED == 0 {
+                // Success `AcqRel`: the release half orders this migration's
+                // reads of `next` before any insert that sees the frozen
+                // bucket (weakened, it is caught). The acquire half reads
+                // the value `p` that this thread already acquired (a bucket
+                // never returns to an earlier value, so the CAS reads from
+                // the same store); kept, so the node that `copy`
+                // dereferences is acquired by the instruction that decided.
                 match bucket.compare_exchange(
                     p,
                     with_tag(p, MOVED),
@@ -725,16 +757,34 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
         // guard (module docs, *Reclamation*).
         let mut i = next.home(unsafe { (*node).key() });
         for _ in 0..=mask {
+            // `Acquire`, though the value is only compared, never
+            // dereferenced: finding `node` here may mean another helper
+            // copied it, and this thread's `DONE` passes that copy on to the
+            // root mover only if this load acquired it (the copy's
+            // `Release` below). Without it a get through the new root could
+            // read this bucket as empty. `just orderings` passes `Relaxed`:
+            // that takes two helpers copying one chunk and a third moving
+            // the root, past the loom scenarios' reach.
             let p = next.buckets[i].load(Ordering::Acquire);
             if untag(p) == node || tag(p) & MOVED != 0 {
                 return;
             }
             if p.is_null() {
+                // Success `Release`: publishes the copy, and the node
+                // (acquired from the old bucket), to the helper that finds
+                // it (the load above) and to gets. Nothing to acquire: the
+                // CAS read the empty bucket. Failure `Relaxed`: the value is
+                // dropped and the bucket loaded again with `Acquire`. (They
+                // were `AcqRel` and `Acquire`; `just orderings` passed both
+                // weakenings, and this is why.) The release also passes
+                // alone, because in the schedules loom reaches the copier
+                // also stores the chunk's `DONE`, and the root CAS passes
+                // that on; the release is what covers the other helpers.
                 match next.buckets[i].compare_exchange(
                     std::ptr::null_mut(),
                     node,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
+                    Ordering::Release,
+                    Ordering::Relaxed,
                 ) {
                     Ok(_) => {
                         next.used.fetch_add(1, Ordering::Relaxed);
@@ -756,6 +806,9 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
         let mask = table.mask();
         let home = table.home(key);
         (0..=mask).find(|d| {
+            // `Acquire`, as in `get`: the node is dereferenced. (`just
+            // orderings` passes `Relaxed`: only a single-threaded test calls
+            // this.)
             let p = table.buckets[(home + d) & mask].load(Ordering::Acquire);
             let node = untag(p);
             // SAFETY: as in `get`.
@@ -785,18 +838,22 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
 
     /// Every live node, for `&mut` users (the registry's `Drop`). Finishes a
     /// migration left half done (by a panic in a user `Hash`) first.
+    ///
+    /// Its own loads are `Relaxed`: `&mut self` means that whatever every
+    /// other thread did to the index happens before this call. (They were
+    /// `Acquire`; `just orderings` passed `Relaxed`, and this is why.)
     pub(crate) fn for_each_live(&mut self, mut f: impl FnMut(&Node<K, V>)) {
         let guard = crate::sync::pin();
         loop {
             let table = self.root(&guard);
-            if table.next.load(Ordering::Acquire).is_null() {
+            if table.next.load(Ordering::Relaxed).is_null() {
                 break;
             }
             self.help(table, &guard);
         }
         let table = self.root(&guard);
         for bucket in table.buckets.iter() {
-            let p = bucket.load(Ordering::Acquire);
+            let p = bucket.load(Ordering::Relaxed);
             if !untag(p).is_null() && tag(p) & DEAD == 0 {
                 // SAFETY: `&mut self`: no other thread uses the index.
                 f(unsafe { &*untag(p) });
@@ -810,17 +867,20 @@ impl<K, V> Drop for HashIndex<K, V> {
         // `&mut self`: no thread uses the index. The registry's `Drop` has
         // finished any migration (`for_each_live`), so the root table holds
         // every live node once; tombstoned nodes were handed to the epoch.
-        let root = self.root.load(Ordering::Acquire);
+        // The loads are `Relaxed` for the same reason: everything other
+        // threads did happens before `drop` (they were `Acquire`; `just
+        // orderings` passed `Relaxed`).
+        let root = self.root.load(Ordering::Relaxed);
         // SAFETY: the root is a `Box` owned by the index.
         let table = unsafe { Box::from_raw(root) };
         for bucket in table.buckets.iter() {
-            let p = bucket.load(Ordering::Acquire);
+            let p = bucket.load(Ordering::Relaxed);
             if !untag(p).is_null() && tag(p) & DEAD == 0 {
                 // SAFETY: each live node is owned by the root table, once.
                 drop(unsafe { Box::from_raw(untag(p)) });
             }
         }
-        let next = table.next.load(Ordering::Acquire);
+        let next = table.next.load(Ordering::Relaxed);
         if !next.is_null() {
             // A migration that nobody finished (only when the registry's
             // `Drop` did not run `for_each_live`): its nodes are the root's.
