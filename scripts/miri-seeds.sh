@@ -12,13 +12,16 @@ cd "$(dirname "$0")/.."
 seeds=${1:-16}
 rustup +nightly component add miri rust-src
 export MIRIFLAGS="-Zmiri-disable-stacked-borrows -Zmiri-ignore-leaks -Zmiri-permissive-provenance -Zmiri-many-seeds=0..$seeds"
-export CARGO_TARGET_DIR=target/miri
+cargo +nightly miri setup
 started=$(date +%s)
 # The threaded tests of the contract (the single-threaded ones run in `just
 # miri`), and the accounting tests (every message and channel accounted for
 # while threads create, delete, replace, send, wait and drop receivers).
-cargo +nightly miri test --test contract -- \
+# Two lanes, one per core (as in scripts/miri.sh).
+. scripts/lanes.sh
+lane contract target/miri cargo +nightly miri test --test contract -- \
     set_never after_delete concurrent_inserts replacement_storm delete_wakes \
     replace_wakes blocked_handle stream_wakes
-cargo +nightly miri test --test accounting
+lane accounting target/miri-2 cargo +nightly miri test --test accounting
+lanes_wait
 echo "miri-seeds: $seeds seeds in $(( $(date +%s) - started ))s"
