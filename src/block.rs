@@ -92,6 +92,20 @@ pub(crate) enum Attempt<R, W> {
     Waiting(W),
 }
 
+impl<R, W> Attempt<R, W> {
+    /// The attempt as a future's poll: `Ready` when done; when waiting, the
+    /// carried value goes back into `slot` for the next poll.
+    pub(crate) fn into_poll(self, slot: &mut Option<W>) -> Poll<R> {
+        match self {
+            Attempt::Done(r) => Poll::Ready(r),
+            Attempt::Waiting(w) => {
+                *slot = Some(w);
+                Poll::Pending
+            }
+        }
+    }
+}
+
 /// Like [`block_on`], until an attempt is done (`Ok`) or `deadline` passes
 /// (`Err`, with what the last attempt handed back); no deadline waits as
 /// long as `block_on`. `carried` goes into the first attempt, and each
@@ -106,11 +120,10 @@ pub(crate) enum Attempt<R, W> {
 /// a deadline park as usual in every build.
 pub(crate) fn block_on_until<R, W>(
     deadline: Option<Instant>,
-    carried: W,
+    mut carried: W,
     mut attempt: impl FnMut(W, &Waker) -> Attempt<R, W>,
 ) -> Result<R, W> {
     let (unparker, waker) = this_thread();
-    let mut carried = carried;
     loop {
         carried = match attempt(carried, &waker) {
             Attempt::Done(r) => return Ok(r),

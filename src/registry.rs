@@ -646,7 +646,7 @@ where
     fn attempt_send(
         &self,
         id: &K,
-        msg: T,
+        mut msg: T,
         wait: &mut SendWait<T>,
         waker: &std::task::Waker,
     ) -> Attempt<Result<(), SendError<T>>, T> {
@@ -655,7 +655,6 @@ where
             Some(node) => node.value.load(),
             None => deleted(),
         };
-        let mut msg = msg;
         loop {
             if current == deleted() {
                 wait.cancel();
@@ -1143,16 +1142,9 @@ where
         let Some(msg) = this.msg.take() else {
             panic!("channel-registry: send future polled after completion");
         };
-        match this
-            .registry
+        this.registry
             .attempt_send(this.id, msg, &mut this.wait, cx.waker())
-        {
-            Attempt::Done(done) => Poll::Ready(done),
-            Attempt::Waiting(msg) => {
-                this.msg = Some(msg);
-                Poll::Pending
-            }
-        }
+            .into_poll(&mut this.msg)
     }
 }
 

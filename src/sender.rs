@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::block::{Attempt, block_on_until, deadline_after};
+use crate::block::{block_on_until, deadline_after};
 use crate::chan::{Chan, Closed, PushError, SendWait};
 use crate::error::{SendError, SendTimeoutError, TrySendError};
 use crate::sync::Arc;
@@ -299,13 +299,10 @@ impl<T> Future for SendFut<'_, T> {
         let Some(msg) = this.msg.take() else {
             panic!("channel-registry: send future polled after completion");
         };
-        match this.wait.attempt(&this.sender.chan, msg, cx.waker()) {
-            Attempt::Done(done) => Poll::Ready(done.map_err(|Closed(m)| SendError::Closed(m))),
-            Attempt::Waiting(msg) => {
-                this.msg = Some(msg);
-                Poll::Pending
-            }
-        }
+        this.wait
+            .attempt(&this.sender.chan, msg, cx.waker())
+            .into_poll(&mut this.msg)
+            .map(|done| done.map_err(|Closed(m)| SendError::Closed(m)))
     }
 }
 

@@ -119,7 +119,9 @@
 //!   `next` and moving the root are `Release` CASes (each reads a value
 //!   that carries nothing to acquire: an empty bucket, a null `next`, the
 //!   root this thread loaded); every load of a bucket, of `next` and of the
-//!   root whose value is used is `Acquire`. A reader that sees a pointer
+//!   root whose value is used is `Acquire`, except under `&mut self`
+//!   (`for_each_live`, `Drop`), where every other thread's work already
+//!   happens before. A reader that sees a pointer
 //!   therefore sees the node's key and slot as they were written before the
 //!   first publication (the copier acquired it from the old bucket and
 //!   releases it again).
