@@ -68,6 +68,21 @@ fn handle_send_then_contains_vs_set() {
     .check(Bound::Exhaustive);
 }
 
+/// A handle send that finds its channel closed, then a state read, racing
+/// a replacement: the closed send puts the `set` before it, so the read must
+/// see the new generation's state even if the `set` has not advanced the
+/// slot yet. Catches `state_skips_successor`.
+#[test]
+fn handle_send_then_state_vs_set() {
+    one_id(
+        "seq: handle_send,state || set",
+        1,
+        vec![],
+        vec![vec![Op::HandleSend(0, 10), Op::State(1)], vec![Op::Set(1)]],
+    )
+    .check(Bound::Exhaustive);
+}
+
 /// Replace twice while a routed send races both replacements: the send
 /// lands in one of the three generations (or finds it full), never in a
 /// retired one after its retirement.

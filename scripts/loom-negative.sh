@@ -17,6 +17,7 @@ set -u
 cd "$(dirname "$0")/.."
 all="skip_close no_follow close_before_claim no_notify_fence ring_relaxed_stamp
 contains_skips_successor=loom_shapes:try_send_then_contains_vs_delete
+state_skips_successor=loom_shapes:handle_send_then_state_vs_set
 close_after_advance=loom_shapes:helper_contains_vs_delete_then_handle_send
 close_wakes_one=loom_shapes:two_senders_wait_delete
 cancel_drops_wakeup=loom_shapes:cancelled_receiver_passes_its_wakeup_on

@@ -49,7 +49,7 @@ use crate::waiters::{Registration, Side, Waiters};
 /// The retirement mark of a generation removed by `delete`, and the content
 /// of a slot whose id is deleted. Never dereferenced: address 1 is never a
 /// valid, aligned `Chan`.
-pub(crate) fn deleted<T>() -> *mut Chan<T> {
+pub(crate) fn deleted<T, S>() -> *mut Chan<T, S> {
     ptr::without_provenance_mut(1)
 }
 
@@ -58,10 +58,10 @@ pub(crate) fn deleted<T>() -> *mut Chan<T> {
 ///
 /// # Safety
 ///
-/// `chan` must come from `Arc::into_raw` of an `Arc<Chan<T>>`, and some count
+/// `chan` must come from `Arc::into_raw` of an `Arc<Chan<T, S>>`, and some count
 /// must keep it alive for the duration of the call (an owned `Arc`, or the
 /// registry's count under a pinned epoch guard).
-pub(crate) unsafe fn clone_counted<T>(chan: *const Chan<T>) -> Arc<Chan<T>> {
+pub(crate) unsafe fn clone_counted<T, S>(chan: *const Chan<T, S>) -> Arc<Chan<T, S>> {
     // SAFETY: per the contract above; `ManuallyDrop` keeps the borrowed
     // count from being released when `borrowed` goes out of scope.
     let borrowed = std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(chan) });
@@ -101,7 +101,7 @@ pub fn channels_alive() -> usize {
     CHANNELS_ALIVE.sum()
 }
 
-pub(crate) struct Chan<T> {
+pub(crate) struct Chan<T, S> {
     queue: Ring<T>,
     /// Receivers waiting for a message or the close, senders waiting for
     /// space or the close.
@@ -109,22 +109,69 @@ pub(crate) struct Chan<T> {
     /// Null while this is the id's current generation (possibly closed by its
     /// receiver); otherwise [`deleted()`] or the next generation. Written once,
     /// by the claiming CAS. Not an owning pointer.
-    successor: AtomicPtr<Chan<T>>,
+    successor: AtomicPtr<Chan<T, S>>,
+    /// The user's state for this generation (`Registry::set_with`): written
+    /// once, before the generation is published, and read-only after, so
+    /// every reader that can reach the generation sees it built. Dropped
+    /// with the generation, once. `()` by default, which takes no space.
+    state: S,
     /// Under loom, checks that every thread that uses this generation sees
     /// it built (`sync::Built`).
     built: Built,
+    /// Counts this generation in [`channels_alive`] while it exists. A
+    /// field rather than a `Drop` for `Chan`, so that [`Chan::into_state`]
+    /// can move the state out.
+    _alive: Alive,
 }
 
-impl<T> Chan<T> {
-    /// A new, open generation.
-    pub(crate) fn new(capacity: Capacity) -> Self {
+/// One count in [`CHANNELS_ALIVE`], for as long as it lives.
+struct Alive;
+
+impl Alive {
+    fn new() -> Self {
         CHANNELS_ALIVE.add(1);
+        Alive
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        CHANNELS_ALIVE.add(-1);
+    }
+}
+
+impl<T, S> Chan<T, S> {
+    /// A new, open generation carrying `state`.
+    pub(crate) fn new(capacity: Capacity, state: S) -> Self {
         Chan {
             queue: Ring::new(capacity.get()),
             waiters: Waiters::new(),
             successor: AtomicPtr::new(ptr::null_mut()),
+            state,
             built: Built::new(),
+            _alive: Alive::new(),
         }
+    }
+
+    /// The generation's state.
+    pub(crate) fn state(&self) -> &S {
+        self.built.check();
+        &self.state
+    }
+
+    /// The state of a generation that was never published (a `register`
+    /// that found its id occupied), dropping the rest.
+    ///
+    /// # Panics
+    ///
+    /// If `chan` is not the generation's only count. An unpublished
+    /// generation has no other: only publication (an index insert or a
+    /// claim) hands out counts.
+    pub(crate) fn unpublished_state(chan: Arc<Self>) -> S {
+        let Ok(Chan { state, .. }) = Arc::try_unwrap(chan) else {
+            panic!("channel-registry: an unpublished generation was shared (a bug in this crate)");
+        };
+        state
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -214,7 +261,7 @@ impl<T> Chan<T> {
     /// every such path runs `finish_retire`'s close first, whose `SeqCst`
     /// fence (`notify_all`) acquires the claim as well; the claim keeps its
     /// own `Acquire` rather than lean on a fence in the wake-up code.
-    pub(crate) fn claim(&self, successor: *mut Chan<T>) -> Result<(), *mut Chan<T>> {
+    pub(crate) fn claim(&self, successor: *mut Chan<T, S>) -> Result<(), *mut Chan<T, S>> {
         self.built.check();
         // Negative control `claim_without_release`: a successor published
         // `Relaxed` is used by threads that never saw it built.
@@ -235,7 +282,7 @@ impl<T> Chan<T> {
     /// `just orderings` for the reason given at `claim`'s failure ordering:
     /// every caller that follows the pointer first runs `finish_retire`,
     /// whose close runs a `SeqCst` fence; kept rather than lean on it.
-    pub(crate) fn successor(&self) -> *mut Chan<T> {
+    pub(crate) fn successor(&self) -> *mut Chan<T, S> {
         self.built.check();
         self.successor.load(Ordering::Acquire)
     }
@@ -249,7 +296,7 @@ impl<T> Chan<T> {
     /// into a synchronization with the close, so a close made by a retirement
     /// always shows its successor here. Null therefore means the receiver
     /// closed the queue and the generation is still current.
-    pub(crate) fn successor_after_failed_push(&self) -> *mut Chan<T> {
+    pub(crate) fn successor_after_failed_push(&self) -> *mut Chan<T, S> {
         self.built.check();
         fence(Ordering::Acquire);
         self.successor.load(Ordering::Acquire)
@@ -370,13 +417,7 @@ impl<T> Chan<T> {
     }
 }
 
-impl<T> Drop for Chan<T> {
-    fn drop(&mut self) {
-        CHANNELS_ALIVE.add(-1);
-    }
-}
-
-impl<T> std::fmt::Debug for Chan<T> {
+impl<T, S> std::fmt::Debug for Chan<T, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Chan")
             .field("len", &self.len())
@@ -394,12 +435,12 @@ pub(crate) struct Closed<T>(pub(crate) T);
 
 /// A send that may wait, from the outside: the generation it waits on (kept
 /// alive by an `Arc` while it is registered) and its registration.
-pub(crate) struct SendWait<T> {
-    chan: Option<Arc<Chan<T>>>,
+pub(crate) struct SendWait<T, S> {
+    chan: Option<Arc<Chan<T, S>>>,
     reg: Registration,
 }
 
-impl<T> SendWait<T> {
+impl<T, S> SendWait<T, S> {
     pub(crate) fn new() -> Self {
         SendWait {
             chan: None,
@@ -410,7 +451,7 @@ impl<T> SendWait<T> {
     /// One attempt into `chan`, a generation the caller holds a count of.
     pub(crate) fn attempt(
         &mut self,
-        chan: &Arc<Chan<T>>,
+        chan: &Arc<Chan<T, S>>,
         msg: T,
         waker: &Waker,
     ) -> Attempt<Result<(), Closed<T>>, T> {
@@ -424,12 +465,12 @@ impl<T> SendWait<T> {
     ///
     /// # Safety
     ///
-    /// `chan` must come from `Arc::into_raw` of an `Arc<Chan<T>>` that stays
+    /// `chan` must come from `Arc::into_raw` of an `Arc<Chan<T, S>>` that stays
     /// alive for the duration of this call (the caller holds an `Arc` or an
     /// epoch guard under which the generation cannot be reclaimed).
     pub(crate) unsafe fn attempt_raw(
         &mut self,
-        chan: *const Chan<T>,
+        chan: *const Chan<T, S>,
         msg: T,
         waker: &Waker,
     ) -> Attempt<Result<(), Closed<T>>, T> {
@@ -467,7 +508,7 @@ impl<T> SendWait<T> {
     }
 }
 
-impl<T> Drop for SendWait<T> {
+impl<T, S> Drop for SendWait<T, S> {
     fn drop(&mut self) {
         self.cancel();
     }

@@ -305,3 +305,48 @@ impl From<CapacityError> for RegisterError {
         RegisterError::Capacity(e)
     }
 }
+
+/// A call that took a state and failed: the error, and the state handed back
+/// unused ([`Registry::set_with`](crate::Registry::set_with),
+/// [`Registry::register_with`](crate::Registry::register_with)).
+///
+/// # Examples
+///
+/// ```
+/// use channel_registry::{RegisterError, Registry};
+/// # if channel_registry::__loom_build() { return Ok(()); }
+///
+/// let registry = Registry::<u64, &str, String>::new();
+/// let _inbox = registry.register_with(1, 5, "first".to_string())?;
+/// let refused = registry.register_with(1, 5, "second".to_string()).unwrap_err();
+/// assert_eq!(refused.error, RegisterError::Occupied);
+/// assert_eq!(refused.state, "second"); // not lost
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct WithState<E, S> {
+    /// Why the call failed.
+    pub error: E,
+    /// The state the call was given, unused.
+    pub state: S,
+}
+
+impl<E: fmt::Debug, S> fmt::Debug for WithState<E, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WithState")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E: fmt::Display, S> fmt::Display for WithState<E, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl<E: Error + 'static, S> Error for WithState<E, S> {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(&self.error)
+    }
+}

@@ -28,17 +28,28 @@
 //! common case): `Hash` for the point index that every send, `set`,
 //! `delete` and lookup uses, `Ord` for the ordered set of ids behind
 //! [`ids`](Registry::ids) and [`ids_in`](Registry::ids_in), `Clone` because
-//! both indexes hold the id. Messages are `T: Send + 'static`.
+//! both indexes hold the id. Messages are `T: Send + 'static`. Each channel
+//! (each *generation* of an id: what one `set` or `register` created) may
+//! carry user state `S: Send + Sync + 'static` (the third type parameter,
+//! `()` by default, which costs nothing), given to
+//! [`set_with`](Registry::set_with) or [`register_with`](Registry::register_with)
+//! and reached by id ([`with_state`](Registry::with_state)), from the
+//! [`Receiver`] and from [`Sender`] handles, and handed back when `set_with`
+//! replaces the generation ([`Created::replaced`]).
 //!
 //! 1. **Linearizable per id.** Every history of [`set`](Registry::set),
-//!    [`register`](Registry::register), [`delete`](Registry::delete),
-//!    sends ([`try_send`](Registry::try_send), [`send_timeout`](Registry::send_timeout),
-//!    [`send_async`](Registry::send_async), [`Sender`] handles) and
-//!    [`contains`](Registry::contains) on one id is equivalent to some
-//!    sequential order of them that respects real time. In particular a
-//!    `set` over a live id never makes a concurrent send see the id as
-//!    absent, and a routed send that races with a replacing `set` goes either
-//!    into the old channel (before it closes) or into the new one.
+//!    [`set_with`](Registry::set_with), [`register`](Registry::register),
+//!    [`delete`](Registry::delete), sends ([`try_send`](Registry::try_send),
+//!    [`send_timeout`](Registry::send_timeout),
+//!    [`send_async`](Registry::send_async), [`Sender`] handles),
+//!    [`contains`](Registry::contains) and [`with_state`](Registry::with_state)
+//!    on one id is equivalent to some sequential order of them that respects
+//!    real time. In particular a `set` over a live id never makes a
+//!    concurrent send see the id as absent; a routed send that races with a
+//!    replacing `set` goes either into the old channel (before it closes) or
+//!    into the new one; once `set_with` returns, no `with_state` reads the
+//!    replaced generation's state, and the generation it reports as replaced
+//!    is the one that was current just before it.
 //! 2. **Nothing lost.**
 //!    * A send that returns `Ok` has put its message into a channel whose
 //!      receiver will receive it, unless that receiver is dropped.
@@ -50,7 +61,8 @@
 //!    move to the new channel or report `NoSuchId`; [`Sender`] handles
 //!    report `Closed`), and a receiver or sender waiting on it has been woken.
 //! 4. **Reclamation.**
-//!    * Every channel and every message is dropped exactly once.
+//!    * Every channel, every message and every state is dropped exactly
+//!      once; a state is dropped with its channel.
 //!    * A deleted or replaced channel's memory is freed once no thread can
 //!      reach it: the registry's reference is released through
 //!      `crossbeam-epoch` after every thread pinned at the time unpins, and
@@ -60,6 +72,17 @@
 //!
 //! Not in the contract: [`len`](Registry::len) and [`ids`](Registry::ids)
 //! are snapshots while ids are being changed concurrently.
+//!
+//! # Ranges of ids
+//!
+//! Ids are kept in order, so a service that composes them (a tenant in the
+//! high bits) can act on a range: [`ids_in`](Registry::ids_in),
+//! [`send_in`](Registry::send_in) (a clone of one message to every id in the
+//! range, counted by outcome) and [`delete_in`](Registry::delete_in). A range
+//! operation is not atomic across ids: it is one point operation per id
+//! listed, each linearizable on its own. An id that exists for the whole
+//! call is visited exactly once; ids created or deleted meanwhile may or may
+//! not be.
 //!
 //! # Cost
 //!
@@ -169,6 +192,8 @@ mod capacity;
 mod chan;
 mod error;
 mod index;
+mod outcome;
+mod range;
 mod receiver;
 mod reclaim;
 mod registry;
@@ -182,8 +207,10 @@ pub use capacity::{CapacityError, MAX_BUFFER_BYTES, MAX_CAPACITY};
 pub use chan::channels_alive;
 pub use error::{
     RecvError, RecvTimeoutError, RegisterError, SendError, SendTimeoutError, TryRecvError,
-    TrySendError,
+    TrySendError, WithState,
 };
+pub use outcome::{Created, Retired};
+pub use range::RangeSent;
 pub use receiver::{Receiver, RecvFut};
 pub use reclaim::{__overflowed, __teardowns, reclaim};
 pub use registry::{Ids, Registry, RoutedSendFut};

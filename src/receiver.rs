@@ -53,14 +53,14 @@ use crate::waiters::Registration;
 /// assert_eq!(consumer.join().unwrap(), 6);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct Receiver<T> {
-    chan: Arc<Chan<T>>,
+pub struct Receiver<T, S = ()> {
+    chan: Arc<Chan<T, S>>,
     /// The `Stream` implementation's place in the wait list.
     stream_reg: Registration,
 }
 
-impl<T> Receiver<T> {
-    pub(crate) fn new(chan: Arc<Chan<T>>) -> Self {
+impl<T, S> Receiver<T, S> {
+    pub(crate) fn new(chan: Arc<Chan<T, S>>) -> Self {
         Receiver {
             chan,
             stream_reg: Registration::default(),
@@ -210,7 +210,7 @@ impl<T> Receiver<T> {
     /// assert_eq!(rest, ["a", "b"]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn recv_async(&self) -> RecvFut<'_, T> {
+    pub fn recv_async(&self) -> RecvFut<'_, T, S> {
         RecvFut {
             chan: &self.chan,
             reg: Registration::default(),
@@ -294,6 +294,31 @@ impl<T> Receiver<T> {
         self.chan.capacity()
     }
 
+    /// The state this channel's generation was created with
+    /// ([`Registry::set_with`](crate::Registry::set_with); `S::default()`
+    /// for `set` and `register`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// use channel_registry::Registry;
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, &str, AtomicUsize>::new();
+    /// let inbox = registry.set_with(1, 5, AtomicUsize::new(0))?.receiver;
+    /// registry.try_send(&1, "job").unwrap();
+    /// while let Ok(_job) = inbox.try_recv() {
+    ///     inbox.state().fetch_add(1, Ordering::Relaxed); // visible by id too
+    /// }
+    /// assert_eq!(registry.with_state(&1, |done| done.load(Ordering::Relaxed)), Some(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn state(&self) -> &S {
+        self.chan.state()
+    }
+
     fn poll_stream(&mut self, waker: &Waker) -> Poll<Option<T>> {
         self.chan
             .poll_pop(&mut self.stream_reg, waker)
@@ -301,14 +326,14 @@ impl<T> Receiver<T> {
     }
 }
 
-impl<T> Drop for Receiver<T> {
+impl<T, S> Drop for Receiver<T, S> {
     fn drop(&mut self) {
         self.chan.cancel_pop(&mut self.stream_reg);
         self.chan.close_and_drain();
     }
 }
 
-impl<T> Stream for Receiver<T> {
+impl<T, S> Stream for Receiver<T, S> {
     type Item = T;
 
     /// Yields every message, then `None` once the channel is closed and
@@ -322,7 +347,7 @@ impl<T> Stream for Receiver<T> {
     }
 }
 
-impl<T> std::fmt::Debug for Receiver<T> {
+impl<T, S> std::fmt::Debug for Receiver<T, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Receiver")
             .field("chan", &*self.chan)
@@ -347,13 +372,13 @@ impl<T> std::fmt::Debug for Receiver<T> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[must_use = "futures do nothing unless polled"]
-pub struct RecvFut<'a, T> {
-    chan: &'a Arc<Chan<T>>,
+pub struct RecvFut<'a, T, S = ()> {
+    chan: &'a Arc<Chan<T, S>>,
     reg: Registration,
     done: bool,
 }
 
-impl<T> Future for RecvFut<'_, T> {
+impl<T, S> Future for RecvFut<'_, T, S> {
     type Output = Result<T, RecvError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -370,13 +395,13 @@ impl<T> Future for RecvFut<'_, T> {
     }
 }
 
-impl<T> Drop for RecvFut<'_, T> {
+impl<T, S> Drop for RecvFut<'_, T, S> {
     fn drop(&mut self) {
         self.chan.cancel_pop(&mut self.reg);
     }
 }
 
-impl<T> std::fmt::Debug for RecvFut<'_, T> {
+impl<T, S> std::fmt::Debug for RecvFut<'_, T, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RecvFut")
             .field("done", &self.done)

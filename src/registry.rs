@@ -110,7 +110,8 @@
 //! `close_before_claim` (`delete` closes before it claims),
 //! `keys_skip_repair` (a removal that does not put back an id re-created
 //! meanwhile), `contains_skips_successor` (a read
-//! that reports a claimed generation as current), `close_after_advance`
+//! that reports a claimed generation as current), `state_skips_successor`
+//! (a state read that does the same), `close_after_advance`
 //! (only the thread that advances the slot closes, so a claimer can return
 //! before its old channel is closed), `timeout_skips_final_attempt` and
 //! `ids_cleanup_skips_repair` (`ids` takes a deleted id's key out of the
@@ -141,29 +142,30 @@ use std::time::Duration;
 use crate::block::{Attempt, block_on_until, deadline_after};
 use crate::capacity::{self, Capacity, CapacityError};
 use crate::chan::{Chan, Closed, PushError, SendWait, clone_counted, deleted};
-use crate::error::{RegisterError, SendError, SendTimeoutError, TrySendError};
+use crate::error::{RegisterError, SendError, SendTimeoutError, TrySendError, WithState};
 use crate::index::{HashIndex, Keys, Node};
+use crate::outcome::{Created, Retired};
 use crate::receiver::Receiver;
 use crate::reclaim;
 use crate::sender::Sender;
 use crate::sync::{self, Arc, AtomicPtr, Guard, Ordering, fence};
 
 /// One id's slot, in its point-index node.
-pub(crate) struct Slot<T> {
+pub(crate) struct Slot<T, S> {
     /// The current generation (an `Arc::into_raw` pointer owning the
     /// registry's count), or `deleted()`.
-    current: AtomicPtr<Chan<T>>,
-    /// Makes `Slot<T>` `Send`/`Sync` exactly when `Arc<Chan<T>>` is.
-    _owns: PhantomData<Arc<Chan<T>>>,
+    current: AtomicPtr<Chan<T, S>>,
+    /// Makes `Slot<T, S>` `Send`/`Sync` exactly when `Arc<Chan<T, S>>` is.
+    _owns: PhantomData<Arc<Chan<T, S>>>,
 }
 
 /// An id's node in the point index.
-type IdNode<K, T> = Node<K, Slot<T>>;
+type IdNode<K, T, S> = Node<K, Slot<T, S>>;
 
-impl<T> Slot<T> {
+impl<T, S> Slot<T, S> {
     /// A slot owning one count of `chan`: this takes a new count, so a slot
     /// whose node is never inserted releases only its own.
-    fn new(chan: *mut Chan<T>) -> Self {
+    fn new(chan: *mut Chan<T, S>) -> Self {
         // SAFETY: `chan` is a live `Arc` pointer; the caller holds a count.
         let own = unsafe { clone_counted(chan) };
         Slot {
@@ -179,12 +181,12 @@ impl<T> Slot<T> {
 
     /// `Acquire`: pairs with the release of the insert that published the
     /// slot or of the advancing CAS, so the generation's fields are visible.
-    fn load(&self) -> *mut Chan<T> {
+    fn load(&self) -> *mut Chan<T, S> {
         self.current.load(Ordering::Acquire)
     }
 }
 
-impl<T> Drop for Slot<T> {
+impl<T, S> Drop for Slot<T, S> {
     fn drop(&mut self) {
         // A read-modify-write, not a load: the node holding this slot may be
         // dropped by the epoch's deferred destructor on another thread, and
@@ -242,13 +244,14 @@ impl<T> Drop for Slot<T> {
 /// assert_eq!(inbox.len(), 4);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct Registry<K, T>
+pub struct Registry<K, T, S = ()>
 where
     K: Ord + Hash + Clone + Send + Sync + 'static,
     T: Send + 'static,
+    S: Send + Sync + 'static,
 {
     /// The point index: decides whether an id exists (module docs).
-    points: HashIndex<K, Slot<T>>,
+    points: HashIndex<K, Slot<T, S>>,
     /// The ordered set of ids, for iteration.
     keys: Keys<K>,
     /// When a delete may leave its id's key in the ordered set (module docs,
@@ -277,10 +280,11 @@ enum Occupied {
     Refuse,
 }
 
-impl<K, T> Registry<K, T>
+impl<K, T, S> Registry<K, T, S>
 where
     K: Ord + Hash + Clone + Send + Sync + 'static,
     T: Send + 'static,
+    S: Send + Sync + 'static,
 {
     /// An empty registry.
     ///
@@ -298,7 +302,7 @@ where
         Self::with_points(HashIndex::new())
     }
 
-    fn with_points(points: HashIndex<K, Slot<T>>) -> Self {
+    fn with_points(points: HashIndex<K, Slot<T, S>>) -> Self {
         Registry {
             points,
             keys: Keys::new(),
@@ -388,15 +392,77 @@ where
     /// assert_eq!(new.try_recv(), Ok("to the new channel"));
     /// # Ok::<(), channel_registry::CapacityError>(())
     /// ```
-    pub fn set(&self, id: K, capacity: usize) -> Result<Receiver<T>, CapacityError> {
+    pub fn set(&self, id: K, capacity: usize) -> Result<Receiver<T, S>, CapacityError>
+    where
+        S: Default,
+    {
         let capacity = capacity::check::<T>(capacity)?;
+        Ok(self.set_checked(id, capacity, S::default(), false).receiver)
+    }
+
+    /// [`set`](Self::set) with `state` for the new generation, reporting
+    /// whether the id was created or replaced.
+    ///
+    /// The state is installed atomically with the channel: every reader
+    /// that reaches the new channel (a [`with_state`](Self::with_state), the
+    /// receiver, a [`Sender`]) sees this state, and from the moment this
+    /// returns no [`with_state`](Self::with_state) sees the replaced
+    /// generation's. [`Created::replaced`] hands back the replaced
+    /// generation (closed, with its state and what its receiver has yet to
+    /// take), or is `None` if the id had no channel.
+    ///
+    /// # Errors
+    ///
+    /// For a capacity that `set` refuses, the error and the state come back
+    /// in a [`WithState`]; the registry is unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::Registry;
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, &str, String>::new();
+    /// let created = registry.set_with(1, 5, "tenant a".to_string())?;
+    /// assert!(created.replaced.is_none());
+    /// assert_eq!(created.receiver.state(), "tenant a");
+    /// assert_eq!(registry.with_state(&1, |s| s.len()), Some(8));
+    ///
+    /// let refused = registry.set_with(2, 0, "bad capacity".to_string()).unwrap_err();
+    /// assert_eq!(refused.state, "bad capacity");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_with(
+        &self,
+        id: K,
+        capacity: usize,
+        state: S,
+    ) -> Result<Created<T, S>, WithState<CapacityError, S>> {
+        match capacity::check::<T>(capacity) {
+            Ok(capacity) => Ok(self.set_checked(id, capacity, state, true)),
+            Err(error) => Err(WithState { error, state }),
+        }
+    }
+
+    /// `set`'s work; `report` asks for the replaced generation.
+    fn set_checked(&self, id: K, capacity: Capacity, state: S, report: bool) -> Created<T, S> {
         let guard = sync::pin();
-        let (receiver, chan) = new_generation(capacity);
+        let chan = Arc::new(Chan::new(capacity, state));
+        let receiver = Receiver::new(Arc::clone(&chan));
         let installed = self.install(id, chan, Occupied::Replace, &guard);
-        debug_assert!(installed.is_ok());
+        // Only `Occupied::Refuse` refuses.
+        debug_assert!(!matches!(installed, Installed::Refused(_)));
+        let replaced = match installed {
+            Installed::Replaced(old) if report => {
+                // SAFETY: `old` was the slot's generation under `guard`,
+                // which keeps the registry's count alive until it unpins.
+                Some(Retired::new(unsafe { clone_counted(old) }))
+            }
+            _ => None,
+        };
         drop(guard);
         reclaim::tear_down_some();
-        Ok(receiver)
+        Created { receiver, replaced }
     }
 
     /// Creates a channel of `capacity` under `id` only if `id` has none.
@@ -421,17 +487,105 @@ where
     /// assert_eq!(first.try_recv(), Ok("still the first"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn register(&self, id: K, capacity: usize) -> Result<Receiver<T>, RegisterError> {
-        let capacity = capacity::check::<T>(capacity)?;
+    pub fn register(&self, id: K, capacity: usize) -> Result<Receiver<T, S>, RegisterError>
+    where
+        S: Default,
+    {
+        self.register_with(id, capacity, S::default())
+            .map_err(|refused| refused.error)
+    }
+
+    /// [`register`](Self::register) with `state` for the new generation.
+    ///
+    /// # Errors
+    ///
+    /// As [`register`](Self::register)'s, with the state handed back in a
+    /// [`WithState`]; the registry is unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::{RegisterError, Registry};
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, &str, u32>::new();
+    /// let inbox = registry.register_with(3, 5, 30)?;
+    /// let refused = registry.register_with(3, 5, 31).unwrap_err();
+    /// assert_eq!((refused.error, refused.state), (RegisterError::Occupied, 31));
+    /// assert_eq!(*inbox.state(), 30); // the first one stays
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn register_with(
+        &self,
+        id: K,
+        capacity: usize,
+        state: S,
+    ) -> Result<Receiver<T, S>, WithState<RegisterError, S>> {
+        let capacity = match capacity::check::<T>(capacity) {
+            Ok(capacity) => capacity,
+            Err(e) => {
+                return Err(WithState {
+                    error: RegisterError::Capacity(e),
+                    state,
+                });
+            }
+        };
         let guard = sync::pin();
-        let (receiver, chan) = new_generation(capacity);
+        let chan = Arc::new(Chan::new(capacity, state));
+        let receiver_count = Arc::clone(&chan);
         let installed = self.install(id, chan, Occupied::Refuse, &guard);
         drop(guard);
         reclaim::tear_down_some();
         match installed {
-            Ok(()) => Ok(receiver),
-            Err(Refused) => Err(RegisterError::Occupied),
+            Installed::Refused(unused) => {
+                // Never published: `install` handed back its count, and
+                // the receiver's is the only other one.
+                drop(unused);
+                Err(WithState {
+                    error: RegisterError::Occupied,
+                    state: Chan::unpublished_state(receiver_count),
+                })
+            }
+            _ => Ok(Receiver::new(receiver_count)),
         }
+    }
+
+    /// Calls `f` with the state of `id`'s current generation, or returns
+    /// `None` if `id` has no channel.
+    ///
+    /// Linearizable with `set`, `set_with` and `delete` of the same id: once
+    /// a `set_with` has returned, no `with_state` sees the generation it
+    /// replaced, and once a `delete` has returned, `with_state` returns
+    /// `None` (until the id is set again). No reference count is touched:
+    /// `f` runs under the epoch pin of this call, so keep it short (a long
+    /// `f` delays the reclamation of every retired channel, process-wide).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::Registry;
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, &str, String>::new();
+    /// let _inbox = registry.set_with(1, 5, "one".to_string())?;
+    /// assert_eq!(registry.with_state(&1, |s| s.clone()), Some("one".to_string()));
+    /// assert_eq!(registry.with_state(&2, |s| s.clone()), None);
+    /// registry.delete(&1);
+    /// assert_eq!(registry.with_state(&1, |s| s.clone()), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_state<R>(&self, id: &K, f: impl FnOnce(&S) -> R) -> Option<R> {
+        let guard = sync::pin();
+        let node = self.points.get(id, &guard)?;
+        // Negative control: reads the slot's generation without finishing a
+        // claimed retirement, so a `set_with` that has claimed (and even
+        // returned, if a helper is still advancing) may be read past.
+        #[cfg(channel_registry_broken = "state_skips_successor")]
+        let current = Some(node.value.load()).filter(|&c| c != deleted());
+        #[cfg(not(channel_registry_broken = "state_skips_successor"))]
+        let current = self.current(node, &guard);
+        // SAFETY: the slot's generation (or its successor), under `guard`.
+        current.map(|chan| f(unsafe { &*chan }.state()))
     }
 
     /// Removes `id` and closes its channel (Go's `delete(m, id)`). Returns
@@ -633,7 +787,7 @@ where
     /// assert_eq!(block_on(inbox.recv_async()), Ok("hello"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn send_async<'a>(&'a self, id: &'a K, msg: T) -> RoutedSendFut<'a, K, T> {
+    pub fn send_async<'a>(&'a self, id: &'a K, msg: T) -> RoutedSendFut<'a, K, T, S> {
         RoutedSendFut {
             registry: self,
             id,
@@ -647,7 +801,7 @@ where
         &self,
         id: &K,
         mut msg: T,
-        wait: &mut SendWait<T>,
+        wait: &mut SendWait<T, S>,
         waker: &std::task::Waker,
     ) -> Attempt<Result<(), SendError<T>>, T> {
         let guard = sync::pin();
@@ -702,7 +856,7 @@ where
     /// assert!(registry.sender(&2).is_none());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn sender(&self, id: &K) -> Option<Sender<T>> {
+    pub fn sender(&self, id: &K) -> Option<Sender<T, S>> {
         let guard = sync::pin();
         let node = self.points.get(id, &guard)?;
         let current = self.current(node, &guard)?;
@@ -805,7 +959,7 @@ where
     /// assert_eq!(registry.ids().collect::<Vec<_>>(), [10, 30]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn ids(&self) -> Ids<'_, K, T, std::ops::RangeFull> {
+    pub fn ids(&self) -> Ids<'_, K, T, std::ops::RangeFull, S> {
         self.ids_in(..)
     }
 
@@ -823,7 +977,7 @@ where
     /// assert_eq!(registry.ids_in(8..).collect::<Vec<_>>(), [8, 9]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn ids_in<R: RangeBounds<K>>(&self, range: R) -> Ids<'_, K, T, R> {
+    pub fn ids_in<R: RangeBounds<K>>(&self, range: R) -> Ids<'_, K, T, R, S> {
         Ids {
             registry: self,
             range,
@@ -848,10 +1002,10 @@ where
     fn install(
         &self,
         id: K,
-        chan: Arc<Chan<T>>,
+        chan: Arc<Chan<T, S>>,
         occupied: Occupied,
         guard: &Guard,
-    ) -> Result<(), Refused> {
+    ) -> Installed<T, S> {
         let chan_ptr = Arc::as_ptr(&chan).cast_mut();
         loop {
             let Some(node) = self.points.get(&id, guard) else {
@@ -861,7 +1015,7 @@ where
                 match self.points.insert(node, Slot::is_deleted, guard) {
                     Ok(_) => {
                         self.keys_added(&id, guard);
-                        return Ok(());
+                        return Installed::Created;
                     }
                     // Another insert of `id` got in first: drop our node
                     // (its slot releases its own count) and look again.
@@ -883,7 +1037,7 @@ where
             if occupied == Occupied::Refuse {
                 let successor = old.successor();
                 if successor.is_null() {
-                    return Err(Refused);
+                    return Installed::Refused(chan);
                 }
                 self.finish_retire(node, current, successor, guard);
                 continue;
@@ -893,7 +1047,7 @@ where
                     // The claimed `successor` now carries our count.
                     let _ = Arc::into_raw(chan);
                     self.finish_retire(node, current, chan_ptr, guard);
-                    return Ok(());
+                    return Installed::Replaced(current);
                 }
                 Err(successor) => self.finish_retire(node, current, successor, guard),
             }
@@ -956,7 +1110,7 @@ where
 
     /// The slot's current generation, finishing any retirement in progress
     /// first; `None` if the id is deleted.
-    fn current(&self, node: &IdNode<K, T>, guard: &Guard) -> Option<*mut Chan<T>> {
+    fn current(&self, node: &IdNode<K, T, S>, guard: &Guard) -> Option<*mut Chan<T, S>> {
         loop {
             let current = node.value.load();
             if current == deleted() {
@@ -977,9 +1131,9 @@ where
     /// Idempotent.
     fn finish_retire(
         &self,
-        node: &IdNode<K, T>,
-        old: *mut Chan<T>,
-        successor: *mut Chan<T>,
+        node: &IdNode<K, T, S>,
+        old: *mut Chan<T, S>,
+        successor: *mut Chan<T, S>,
         guard: &Guard,
     ) {
         // SAFETY: `old` was loaded from this slot under `guard`.
@@ -1016,11 +1170,11 @@ where
         // SAFETY: the slot no longer points at `old`, and nothing else that a
         // thread pinning from now on can reach does (module docs); the
         // registry's count of it is released after every current pin ends,
-        // by `release_generation`, on any thread (`Chan<T>` is `Send + Sync`
+        // by `release_generation`, on any thread (`Chan<T, S>` is `Send + Sync`
         // for `T: Send`). Deferred *before* the id leaves the indexes below:
         // that runs the user's `Hash` and `Ord`, which may panic, and the
         // release must not be skipped.
-        unsafe { reclaim::defer(guard, old.cast(), release_generation::<T>) };
+        unsafe { reclaim::defer(guard, old.cast(), release_generation::<T, S>) };
         if successor == deleted() {
             self.points.remove(node, guard);
             if !self.keep_deleted_key(guard) {
@@ -1034,36 +1188,41 @@ where
 ///
 /// # Safety
 ///
-/// `ptr` is an `Arc::into_raw` pointer of an `Arc<Chan<T>>` whose count the
+/// `ptr` is an `Arc::into_raw` pointer of an `Arc<Chan<T, S>>` whose count the
 /// registry owned, released once.
-unsafe fn release_generation<T>(ptr: *mut ()) {
+unsafe fn release_generation<T, S>(ptr: *mut ()) {
     // SAFETY: the caller's contract.
-    drop(unsafe { Arc::from_raw(ptr.cast::<Chan<T>>()) });
+    drop(unsafe { Arc::from_raw(ptr.cast::<Chan<T, S>>()) });
 }
 
-/// `install` found the id occupied and was told not to replace.
-struct Refused;
-
-/// A new generation: its receiver, and the count that `install` hands on.
-fn new_generation<T>(capacity: Capacity) -> (Receiver<T>, Arc<Chan<T>>) {
-    let chan = Arc::new(Chan::new(capacity));
-    (Receiver::new(Arc::clone(&chan)), chan)
+/// What `install` did.
+enum Installed<T, S> {
+    /// The id had no channel.
+    Created,
+    /// It replaced this generation, which stays alive under the caller's
+    /// guard.
+    Replaced(*mut Chan<T, S>),
+    /// The id is occupied and the caller said not to replace
+    /// (`Occupied::Refuse`): the new generation's count, handed back.
+    Refused(Arc<Chan<T, S>>),
 }
 
-impl<K, T> Default for Registry<K, T>
+impl<K, T, S> Default for Registry<K, T, S>
 where
     K: Ord + Hash + Clone + Send + Sync + 'static,
     T: Send + 'static,
+    S: Send + Sync + 'static,
 {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<K, T> Drop for Registry<K, T>
+impl<K, T, S> Drop for Registry<K, T, S>
 where
     K: Ord + Hash + Clone + Send + Sync + 'static,
     T: Send + 'static,
+    S: Send + Sync + 'static,
 {
     fn drop(&mut self) {
         // Close every generation still registered, so receivers and handles
@@ -1083,10 +1242,11 @@ where
     }
 }
 
-impl<K, T> std::fmt::Debug for Registry<K, T>
+impl<K, T, S> std::fmt::Debug for Registry<K, T, S>
 where
     K: Ord + Hash + Clone + Send + Sync + 'static,
     T: Send + 'static,
+    S: Send + Sync + 'static,
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registry")
@@ -1112,28 +1272,31 @@ where
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[must_use = "futures do nothing unless polled"]
-pub struct RoutedSendFut<'a, K, T>
+pub struct RoutedSendFut<'a, K, T, S = ()>
 where
     K: Ord + Hash + Clone + Send + Sync + 'static,
     T: Send + 'static,
+    S: Send + Sync + 'static,
 {
-    registry: &'a Registry<K, T>,
+    registry: &'a Registry<K, T, S>,
     id: &'a K,
     msg: Option<T>,
-    wait: SendWait<T>,
+    wait: SendWait<T, S>,
 }
 
-impl<K, T> Unpin for RoutedSendFut<'_, K, T>
+impl<K, T, S> Unpin for RoutedSendFut<'_, K, T, S>
 where
     K: Ord + Hash + Clone + Send + Sync + 'static,
     T: Send + 'static,
+    S: Send + Sync + 'static,
 {
 }
 
-impl<K, T> std::future::Future for RoutedSendFut<'_, K, T>
+impl<K, T, S> std::future::Future for RoutedSendFut<'_, K, T, S>
 where
     K: Ord + Hash + Clone + Send + Sync + 'static,
     T: Send + 'static,
+    S: Send + Sync + 'static,
 {
     type Output = Result<(), SendError<T>>;
 
@@ -1148,10 +1311,11 @@ where
     }
 }
 
-impl<K, T> std::fmt::Debug for RoutedSendFut<'_, K, T>
+impl<K, T, S> std::fmt::Debug for RoutedSendFut<'_, K, T, S>
 where
     K: Ord + Hash + Clone + Send + Sync + 'static,
     T: Send + 'static,
+    S: Send + Sync + 'static,
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RoutedSendFut")
@@ -1176,21 +1340,23 @@ where
 /// assert_eq!(ids.collect::<Vec<_>>(), [2, 3, 4]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct Ids<'a, K, T, R>
+pub struct Ids<'a, K, T, R, S = ()>
 where
     K: Ord + Hash + Clone + Send + Sync + 'static,
     T: Send + 'static,
+    S: Send + Sync + 'static,
 {
-    registry: &'a Registry<K, T>,
+    registry: &'a Registry<K, T, S>,
     range: R,
     last: Option<K>,
     done: bool,
 }
 
-impl<K, T, R> Iterator for Ids<'_, K, T, R>
+impl<K, T, R, S> Iterator for Ids<'_, K, T, R, S>
 where
     K: Ord + Hash + Clone + Send + Sync + 'static,
     T: Send + 'static,
+    S: Send + Sync + 'static,
     R: RangeBounds<K>,
 {
     type Item = K;
@@ -1234,10 +1400,11 @@ where
     }
 }
 
-impl<K, T, R> std::fmt::Debug for Ids<'_, K, T, R>
+impl<K, T, R, S> std::fmt::Debug for Ids<'_, K, T, R, S>
 where
     K: Ord + Hash + Clone + Send + Sync + 'static,
     T: Send + 'static,
+    S: Send + Sync + 'static,
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ids")

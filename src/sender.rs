@@ -38,12 +38,12 @@ use crate::sync::Arc;
 /// assert_eq!(inbox.len(), 3);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct Sender<T> {
-    chan: Arc<Chan<T>>,
+pub struct Sender<T, S = ()> {
+    chan: Arc<Chan<T, S>>,
 }
 
-impl<T> Sender<T> {
-    pub(crate) fn new(chan: Arc<Chan<T>>) -> Self {
+impl<T, S> Sender<T, S> {
+    pub(crate) fn new(chan: Arc<Chan<T, S>>) -> Self {
         Sender { chan }
     }
 
@@ -147,7 +147,7 @@ impl<T> Sender<T> {
     /// assert_eq!(inbox.try_recv(), Ok("hello"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn send_async(&self, msg: T) -> SendFut<'_, T> {
+    pub fn send_async(&self, msg: T) -> SendFut<'_, T, S> {
         SendFut {
             sender: self,
             msg: Some(msg),
@@ -230,6 +230,28 @@ impl<T> Sender<T> {
         self.chan.capacity()
     }
 
+    /// The state of the generation this handle sends into (which may have
+    /// been replaced since: the handle's channel's, not the id's current
+    /// one).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel_registry::Registry;
+    /// # if channel_registry::__loom_build() { return Ok(()); }
+    ///
+    /// let registry = Registry::<u64, &str, &str>::new();
+    /// let _old = registry.set_with(1, 5, "old")?;
+    /// let handle = registry.sender(&1).unwrap();
+    /// let _new = registry.set_with(1, 5, "new")?;
+    /// assert_eq!(*handle.state(), "old"); // bound to its generation
+    /// assert_eq!(*registry.sender(&1).unwrap().state(), "new");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn state(&self) -> &S {
+        self.chan.state()
+    }
+
     /// Whether both handles send into the same channel.
     ///
     /// # Examples
@@ -246,12 +268,12 @@ impl<T> Sender<T> {
     /// assert!(!a.same_channel(&registry.sender(&1).unwrap()));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn same_channel(&self, other: &Sender<T>) -> bool {
+    pub fn same_channel(&self, other: &Sender<T, S>) -> bool {
         Arc::ptr_eq(&self.chan, &other.chan)
     }
 }
 
-impl<T> Clone for Sender<T> {
+impl<T, S> Clone for Sender<T, S> {
     fn clone(&self) -> Self {
         Sender {
             chan: Arc::clone(&self.chan),
@@ -259,7 +281,7 @@ impl<T> Clone for Sender<T> {
     }
 }
 
-impl<T> std::fmt::Debug for Sender<T> {
+impl<T, S> std::fmt::Debug for Sender<T, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sender").field("chan", &*self.chan).finish()
     }
@@ -283,15 +305,15 @@ impl<T> std::fmt::Debug for Sender<T> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[must_use = "futures do nothing unless polled"]
-pub struct SendFut<'a, T> {
-    sender: &'a Sender<T>,
+pub struct SendFut<'a, T, S = ()> {
+    sender: &'a Sender<T, S>,
     msg: Option<T>,
-    wait: SendWait<T>,
+    wait: SendWait<T, S>,
 }
 
-impl<T> Unpin for SendFut<'_, T> {}
+impl<T, S> Unpin for SendFut<'_, T, S> {}
 
-impl<T> Future for SendFut<'_, T> {
+impl<T, S> Future for SendFut<'_, T, S> {
     type Output = Result<(), SendError<T>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -306,7 +328,7 @@ impl<T> Future for SendFut<'_, T> {
     }
 }
 
-impl<T> std::fmt::Debug for SendFut<'_, T> {
+impl<T, S> std::fmt::Debug for SendFut<'_, T, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SendFut")
             .field("pending", &self.msg.is_some())

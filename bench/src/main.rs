@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use channel_registry_bench::go::{self, GoRow};
 use channel_registry_bench::report::{self, MemRow, Row};
 use channel_registry_bench::{
-    CountingAlloc, GO, Impl, Op, ROWS, WORKLOADS, Workload, XorShift64Star, dispatch,
+    CountingAlloc, GO, Impl, Op, ROWS, Routed, WORKLOADS, Workload, XorShift64Star, dispatch,
 };
 
 #[global_allocator]
@@ -992,8 +992,41 @@ fn memory_only(args: &Args) {
         for &keys in &args.keys {
             let bytes = dispatch!(name.as_str(), I => per_instance::<I>(keys));
             println!("mem kind=per_instance impl={name} keys={keys} bytes={bytes:.1}");
+            if name == Routed::NAME {
+                let bytes = per_instance_with_state(keys);
+                println!("mem kind={STATE_KIND} impl={name} keys={keys} bytes={bytes:.1}");
+            }
         }
     }
+}
+
+/// The memory row of an instance carrying a small state: 24 bytes, the
+/// webhook daemon's per-instance counters (a generation number and two
+/// event counts), set with `set_with`.
+const STATE_KIND: &str = "per_instance_state24";
+
+/// [`per_instance`] for this crate's registry with a 24-byte state per
+/// generation (the `S = ()` row is `per_instance::<Routed>`).
+fn per_instance_with_state(keys: usize) -> f64 {
+    use std::sync::atomic::AtomicU64;
+    Routed::quiesce_global();
+    let before = CountingAlloc::live();
+    let registry = channel_registry::Registry::<u64, &'static str, [AtomicU64; 3]>::new();
+    let held: Vec<_> = (0..keys as u64)
+        .map(|id| {
+            let state = [AtomicU64::new(id), AtomicU64::new(0), AtomicU64::new(0)];
+            registry
+                .set_with(id, channel_registry_bench::CAP, state)
+                .expect("capacity 5 is valid")
+                .receiver
+        })
+        .collect();
+    channel_registry::reclaim();
+    let after = CountingAlloc::live();
+    drop(registry);
+    drop(held);
+    Routed::quiesce_global();
+    (after - before) as f64 / keys as f64
 }
 
 fn per_instance<I: Impl>(keys: usize) -> f64 {

@@ -549,12 +549,14 @@ pub fn memory_markdown(mem: &[MemRow]) -> String {
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    kinds.sort_by_key(|k| (k.0 != "per_instance", k.1, k.2));
+    kinds.sort_by_key(|k| (!k.0.starts_with("per_instance"), k.1, k.0.clone(), k.2));
     for (kind, keys, threads) in kinds {
-        let label = if kind == "per_instance" {
-            format!("bytes per idle instance, {keys} ids")
-        } else {
-            format!("peak churn garbage (KiB), {keys} ids, {threads} threads")
+        let label = match kind.as_str() {
+            "per_instance" => format!("bytes per idle instance, {keys} ids"),
+            "per_instance_state24" => {
+                format!("bytes per idle instance with a 24-byte state, {keys} ids")
+            }
+            _ => format!("peak churn garbage (KiB), {keys} ids, {threads} threads"),
         };
         let _ = write!(s, "| {label} |");
         for i in &impls {
@@ -562,7 +564,7 @@ pub fn memory_markdown(mem: &[MemRow]) -> String {
                 .iter()
                 .find(|r| r.kind == kind && r.keys == keys && r.threads == threads && r.imp == *i)
             {
-                Some(r) if kind == "per_instance" => {
+                Some(r) if kind.starts_with("per_instance") => {
                     let _ = write!(s, " {:.0} |", r.bytes);
                 }
                 Some(r) => {

@@ -48,7 +48,7 @@ fn range(u: &mut Unstructured<'_>) -> Result<Range> {
 }
 
 fn step(u: &mut Unstructured<'_>) -> Result<Step> {
-    Ok(match u.int_in_range(0..=19u8)? {
+    Ok(match u.int_in_range(0..=21u8)? {
         0 => Step::Set(id(u)?, cap(u)?),
         1 => Step::Register(id(u)?, cap(u)?),
         2 => Step::Delete(id(u)?),
@@ -68,6 +68,8 @@ fn step(u: &mut Unstructured<'_>) -> Result<Step> {
         16 => Step::Contains(id(u)?),
         17 => Step::Len,
         18 => Step::Ids,
+        19 => Step::State(id(u)?),
+        20 => Step::DeleteIn(range(u)?),
         _ => Step::IdsIn(range(u)?),
     })
 }

@@ -116,6 +116,10 @@ pub enum Step {
     InspectReceiver(Index),
     /// `contains(&id)`.
     Contains(u64),
+    /// `with_state(&id, ..)`: each generation's state is its label.
+    State(u64),
+    /// `delete_in(range)`.
+    DeleteIn(Range),
     /// `len()` and `is_empty()`.
     Len,
     /// `ids()`, with every registry inspection.
@@ -159,11 +163,11 @@ fn recv_out(r: Result<u64, TryRecvError>) -> Out {
 
 struct Harness {
     model: Model,
-    registry: Option<Registry<u64, Msg>>,
+    registry: Option<Registry<u64, Msg, Label>>,
     /// Indexed by the receiver's label; `None` once the test dropped it.
-    receivers: Vec<Option<Receiver<Msg>>>,
+    receivers: Vec<Option<Receiver<Msg, Label>>>,
     /// Sender handles with their labels, in the order taken.
-    handles: Vec<(Label, Sender<Msg>)>,
+    handles: Vec<(Label, Sender<Msg, Label>)>,
     next_handle: Label,
     ledger: Arc<Ledger>,
     next_msg: u64,
@@ -183,7 +187,7 @@ impl Harness {
         }
     }
 
-    fn reg(&self) -> &Registry<u64, Msg> {
+    fn reg(&self) -> &Registry<u64, Msg, Label> {
         self.registry.as_ref().unwrap()
     }
 
@@ -223,13 +227,14 @@ impl Harness {
         (!self.handles.is_empty()).then(|| ix.index(self.handles.len()))
     }
 
-    fn receiver(&self, g: Label) -> &Receiver<Msg> {
+    fn receiver(&self, g: Label) -> &Receiver<Msg, Label> {
         self.receivers[g as usize].as_ref().unwrap()
     }
 
-    fn check_new_receiver(&self, g: Label, rx: &Receiver<Msg>) {
+    fn check_new_receiver(&self, g: Label, rx: &Receiver<Msg, Label>) {
         let c = self.model.generation(g).expect("installed");
         assert_eq!(rx.capacity(), c.cap);
+        assert_eq!(*rx.state(), g, "a new receiver's state");
         assert_eq!(rx.len(), 0);
         assert!(rx.is_empty());
         assert!(!rx.is_closed());
@@ -246,6 +251,11 @@ impl Harness {
                 reg.contains(&id),
                 self.model.current(id).is_some(),
                 "contains({id})"
+            );
+            assert_eq!(
+                reg.with_state(&id, |s| *s),
+                self.model.current(id),
+                "with_state({id})"
             );
         }
     }
@@ -279,7 +289,7 @@ impl Harness {
     }
 
     /// Installs `rx` (from `set` or `register` of `id`) as the next label.
-    fn keep_receiver(&mut self, rx: Receiver<Msg>) {
+    fn keep_receiver(&mut self, rx: Receiver<Msg, Label>) {
         let g = self.receivers.len() as Label;
         self.check_new_receiver(g, &rx);
         self.receivers.push(Some(rx));
@@ -289,24 +299,44 @@ impl Harness {
         let next_rx = self.receivers.len() as Label;
         match *step {
             Step::Set(id, cap) => {
-                let r = self.reg().set(id, cap);
+                // The generation's state is its label.
+                let r = self.reg().set_with(id, cap, next_rx);
                 if cap_valid(cap) {
-                    let rx = r.unwrap_or_else(|e| panic!("set({id}, {cap}): {e:?}"));
+                    let created = r.unwrap_or_else(|e| panic!("set({id}, {cap}): {e:?}"));
                     let op = Op::Set {
                         id,
                         cap,
                         rx: next_rx,
                     };
-                    assert_eq!(self.model.step(op), Some(Out::Installed));
-                    self.keep_receiver(rx);
+                    let replaced = created.replaced.as_ref().map(|old| *old.state());
+                    if let Some(old) = &created.replaced {
+                        assert!(old.is_closed(), "a replaced generation is closed");
+                        let g = self.model.generation(*old.state()).expect("a generation");
+                        assert_eq!(old.len(), g.queue.len(), "replaced generation's len");
+                        assert_eq!(old.capacity(), g.cap);
+                    }
+                    assert!(
+                        self.model.explains(op, Out::Replaced(replaced)),
+                        "set_with({id}, {cap}) reported replacing {replaced:?}, model: {:?}",
+                        self.model.current(id)
+                    );
+                    self.keep_receiver(created.receiver);
                 } else {
-                    let e: CapacityError = r.expect_err("set with an invalid capacity");
+                    let e = r.expect_err("set with an invalid capacity");
+                    assert_eq!(e.state, next_rx, "the state handed back");
+                    let e: CapacityError = e.error;
                     assert_eq!(e.requested(), cap);
                     self.check_registry();
                 }
             }
             Step::Register(id, cap) => {
-                let r = self.reg().register(id, cap);
+                let r = self
+                    .reg()
+                    .register_with(id, cap, next_rx)
+                    .map_err(|refused| {
+                        assert_eq!(refused.state, next_rx, "the state handed back");
+                        refused.error
+                    });
                 let present = self.model.current(id).is_some();
                 let op = Op::Register {
                     id,
@@ -380,6 +410,7 @@ impl Harness {
                 );
                 if let Some(h) = h {
                     let g = self.model.handle(label);
+                    assert_eq!(Some(*h.state()), g, "a handle's state");
                     for (other, o) in &self.handles {
                         if self.model.handle(*other) == g {
                             assert!(h.same_channel(o));
@@ -544,6 +575,38 @@ impl Harness {
                     self.model.step(Op::Contains(id)),
                     "contains({id})"
                 );
+            }
+            Step::State(id) => {
+                let got = self.reg().with_state(&id, |s| *s);
+                assert_eq!(
+                    Some(Out::State(got)),
+                    self.model.step(Op::State(id)),
+                    "with_state({id})"
+                );
+            }
+            Step::DeleteIn(r) => {
+                let reg = self.reg();
+                let (got, expected) = match r {
+                    Range::HalfOpen(a, b) => (reg.delete_in(a..b), self.expect_ids(a..b)),
+                    Range::Inclusive(a, b) => (reg.delete_in(a..=b), self.expect_ids(a..=b)),
+                    Range::From(a) => (reg.delete_in(a..), self.expect_ids(a..)),
+                    Range::To(b) => (reg.delete_in(..b), self.expect_ids(..b)),
+                    Range::ToInclusive(b) => (reg.delete_in(..=b), self.expect_ids(..=b)),
+                    Range::ExclIncl(a, b) => {
+                        let r = (Bound::Excluded(a), Bound::Included(b));
+                        (reg.delete_in(r), self.expect_ids(r))
+                    }
+                    Range::Full => (reg.delete_in(..), self.expect_ids(..)),
+                };
+                assert_eq!(got, expected.len(), "delete_in({r:?})");
+                for id in expected {
+                    assert_eq!(
+                        self.model.step(Op::Delete(id)),
+                        Some(Out::Bool(true)),
+                        "delete_in({r:?}): {id}"
+                    );
+                }
+                self.check_registry();
             }
             Step::Len => {
                 let got = self.reg().len();

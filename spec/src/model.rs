@@ -17,6 +17,10 @@
 //!   generation is closed *and* empty; otherwise an empty queue is `Empty`
 //!   (or `Timeout`, or waits).
 //! - Dropping a receiver closes its generation and drops what it buffered.
+//! - Each generation carries a state; here the state *is* the generation's
+//!   label (a checker gives `set_with` the label as the state). A state read
+//!   by id returns the current generation's, and a `set` that replaces says
+//!   which generation it replaced.
 //!
 //! Generations and handles are named by *labels* that the caller chooses:
 //! the checker that records a history knows which receiver or handle each
@@ -63,6 +67,8 @@ pub enum Op {
     Delete(Id),
     /// `contains(&id)`.
     Contains(Id),
+    /// `with_state(&id, ..)`: the state of `id`'s current generation.
+    State(Id),
     /// `len()`.
     Len,
     /// `ids()`, iterated to its end. Not an atomic snapshot: the model
@@ -86,6 +92,12 @@ pub enum Op {
 pub enum Out {
     /// `set` or `register` installed a generation.
     Installed,
+    /// `set_with` installed a generation, replacing the one named by this
+    /// label, or creating the id (`None`).
+    Replaced(Option<Label>),
+    /// A state read: the label of the generation whose state it read, or
+    /// `None` (no such id).
+    State(Option<Label>),
     /// `register` found the id occupied.
     Occupied,
     /// `delete` or `contains`.
@@ -226,6 +238,12 @@ impl Model {
             Out::SentInto(into) => {
                 self.destination(op) == Some(into) && self.step(op) == Some(Out::Sent)
             }
+            Out::Replaced(old) => match op {
+                Op::Set { id, .. } => {
+                    self.current(id) == old && self.step(op) == Some(Out::Installed)
+                }
+                _ => false,
+            },
             out => self.step(op) == Some(out),
         }
     }
@@ -251,6 +269,7 @@ impl Model {
                 None => false,
             })),
             Op::Contains(id) => Some(Out::Bool(self.current.contains_key(&id))),
+            Op::State(id) => Some(Out::State(self.current(id))),
             Op::Len => Some(Out::Len(self.current.len())),
             Op::Ids => Some(Out::Listed),
             Op::Send { id, msg, wait } => match self.current.get(&id) {
@@ -367,6 +386,15 @@ mod tests {
             msg,
             wait: Wait::No,
         };
+        assert_eq!(m.step(Op::State(1)), Some(Out::State(Some(10))));
+        assert!(!m.clone().explains(
+            Op::Set {
+                id: 1,
+                cap: 1,
+                rx: 12
+            },
+            Out::Replaced(None)
+        ));
         assert_eq!(m.step(send(100)), Some(Out::Sent));
         assert_eq!(m.step(send(101)), Some(Out::Full));
         assert_eq!(
@@ -382,6 +410,7 @@ mod tests {
             Some(Out::Installed)
         );
         assert!(m.explains(send(102), Out::SentInto(11)));
+        assert_eq!(m.step(Op::State(1)), Some(Out::State(Some(11))));
         let h = Op::HandleSend {
             handle: 5,
             msg: 103,
@@ -400,6 +429,18 @@ mod tests {
             }),
             None
         );
+        // A replacing set names the generation it replaced; a deleted id has
+        // no state.
+        assert!(m.explains(
+            Op::Set {
+                id: 1,
+                cap: 1,
+                rx: 12
+            },
+            Out::Replaced(Some(11))
+        ));
+        assert_eq!(m.step(Op::Delete(1)), Some(Out::Bool(true)));
+        assert_eq!(m.step(Op::State(1)), Some(Out::State(None)));
         // A label names one generation for the whole history.
         assert_eq!(
             m.step(Op::Set {

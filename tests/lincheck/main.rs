@@ -23,7 +23,7 @@ mod record;
 use history::{Event, LOST};
 use record::Shape;
 use spec::linearize::{self, Order, Stats};
-use spec::model::{Model, Op, Out, Wait};
+use spec::model::{Label, Model, Op, Out, Wait};
 
 const SHAPE: Shape = Shape {
     threads: 4,
@@ -129,6 +129,8 @@ fn recorded_histories_are_linearizable() {
         "no such id",
         "handle refused closed",
         "received",
+        "set replaced",
+        "state read",
     ] {
         assert!(
             outcomes.get(needed).copied().unwrap_or(0) > 0,
@@ -141,6 +143,10 @@ fn recorded_histories_are_linearizable() {
 fn outcome_name(out: Out) -> &'static str {
     match out {
         Out::Installed => "installed",
+        Out::Replaced(None) => "set created",
+        Out::Replaced(Some(_)) => "set replaced",
+        Out::State(None) => "state: no such id",
+        Out::State(Some(_)) => "state read",
         Out::Occupied => "occupied",
         Out::Bool(_) => "bool",
         Out::SentInto(LOST) => "lost",
@@ -252,6 +258,30 @@ fn checker_rejects_reordered_and_duplicated_receives() {
     assert!(verdict(sends(1, 2)), "FIFO order must be accepted");
     assert!(!verdict(sends(2, 1)), "out of order");
     assert!(!verdict(sends(1, 1)), "a message received twice");
+}
+
+#[test]
+fn checker_rejects_stale_states_and_wrong_replacements() {
+    let history = |read: Option<Label>, replaced: Option<Label>| {
+        let mut h = vec![
+            ev(0, 0, 1, set(2, 0), Out::Replaced(None)),
+            ev(0, 2, 3, set(2, 1), Out::Replaced(replaced)),
+            ev(1, 4, 5, Op::State(0), Out::State(read)),
+        ];
+        h.extend(drain(6, 0, &[], Out::RxClosed));
+        h.extend(drain(20, 1, &[], Out::Empty));
+        h
+    };
+    assert!(verdict(history(Some(1), Some(0))), "the current state");
+    assert!(
+        !verdict(history(Some(0), Some(0))),
+        "a replaced generation's state read after the replacing set returned"
+    );
+    assert!(!verdict(history(None, Some(0))), "no state for a live id");
+    assert!(
+        !verdict(history(Some(1), None)),
+        "a replacing set that reports a creation"
+    );
 }
 
 #[test]

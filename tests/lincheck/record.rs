@@ -38,7 +38,7 @@ pub struct Shape {
 }
 
 struct Shared {
-    registry: Registry<u64, MsgId>,
+    registry: Registry<u64, MsgId, Label>,
     clock: AtomicU64,
     next_gen: AtomicU32,
     next_handle: AtomicU32,
@@ -60,8 +60,8 @@ struct Worker {
     thread: usize,
     rng: XorShift64Star,
     events: Vec<Event>,
-    receivers: Vec<(u64, Label, Receiver<MsgId>)>,
-    handles: Vec<(u64, Label, Sender<MsgId>)>,
+    receivers: Vec<(u64, Label, Receiver<MsgId, Label>)>,
+    handles: Vec<(u64, Label, Sender<MsgId, Label>)>,
     next_msg: MsgId,
 }
 
@@ -79,17 +79,27 @@ impl Worker {
                 let cap = 1 + self.rng.below(shape.max_cap as u64) as usize;
                 let generation = Label::from(sh.next_gen.fetch_add(1, Ordering::Relaxed));
                 let register = roll >= 12;
+                // Each generation's state is its label: a `set_with` reports
+                // which generation it replaced, and `with_state` which one
+                // it read.
                 let inv = sh.tick();
                 let r = if register {
-                    sh.registry.register(id, cap).ok()
+                    sh.registry
+                        .register_with(id, cap, generation)
+                        .map(|rx| (rx, Out::Installed))
+                        .ok()
                 } else {
-                    sh.registry.set(id, cap).ok()
+                    let created = sh.registry.set_with(id, cap, generation).ok();
+                    created.map(|c| {
+                        let replaced = c.replaced.map(|old| *old.state());
+                        (c.receiver, Out::Replaced(replaced))
+                    })
                 };
                 let res = sh.tick();
                 let out = match r {
-                    Some(rx) => {
+                    Some((rx, out)) => {
                         self.receivers.push((id, generation, rx));
-                        Out::Installed
+                        out
                     }
                     None if register => Out::Occupied,
                     None => panic!("set({id}, {cap}) refused a valid capacity"),
@@ -107,10 +117,15 @@ impl Worker {
                 let b = sh.registry.delete(&id);
                 (Op::Delete(id), inv, Out::Bool(b), sh.tick(), id)
             }
-            27..=31 => {
+            27..=29 => {
                 let inv = sh.tick();
                 let b = sh.registry.contains(&id);
                 (Op::Contains(id), inv, Out::Bool(b), sh.tick(), id)
+            }
+            30..=31 => {
+                let inv = sh.tick();
+                let state = sh.registry.with_state(&id, |s| *s);
+                (Op::State(id), inv, Out::State(state), sh.tick(), id)
             }
             32..=66 => {
                 let msg = self.msg();

@@ -24,12 +24,6 @@ use crate::state::State;
 
 type AppState = AxumState<Arc<State>>;
 
-/// How long `GET /instances/{id}` waits for a `PUT` of the same id that is
-/// between its `set` and its side-table insert (a few instructions apart:
-/// one yield almost always suffices, unless the OS preempts that thread).
-const GET_YIELDS: usize = 8;
-const GET_SLEEPS: usize = 100;
-
 pub(crate) fn router(state: Arc<State>) -> Router {
     Router::new()
         .route("/instances", get(list_instances))
@@ -154,7 +148,6 @@ async fn put_instance(
     let outcome = state
         .set_instance(id, capacity)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let inst = &outcome.instance;
     let status = if outcome.created {
         StatusCode::CREATED
     } else {
@@ -162,8 +155,8 @@ async fn put_instance(
     };
     let info = json!({
         "id": id,
-        "generation": inst.generation,
-        "capacity": inst.rx.capacity(),
+        "generation": outcome.generation,
+        "capacity": outcome.capacity,
         "created": outcome.created,
     });
     Ok((status, Json(info)).into_response())
@@ -353,37 +346,21 @@ async fn get_instance(
     path: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<InstanceInfo>> {
     let id = parse_id(path)?;
-    for attempt in 0..GET_YIELDS + GET_SLEEPS {
-        // An entry whose channel is open is the id's current instance: a
-        // later `set` or `delete` would have closed it (state module docs).
-        if let Some(entry) = state.instances.get(&id) {
-            let inst = entry.value();
-            if !inst.rx.is_closed() {
-                return Ok(Json(InstanceInfo {
-                    id,
-                    generation: inst.generation,
-                    depth: inst.rx.len(),
-                    capacity: inst.rx.capacity(),
-                    processed: inst.processed.load(Relaxed),
-                    failed: inst.failed.load(Relaxed),
-                }));
-            }
-        }
-        if !state.registry.contains(&id) {
-            return Err(ApiError::no_instance(id));
-        }
-        // Registered, but its entry is not in the table yet: a PUT is
-        // between `set` and its insert (or the worker died: 503 below).
-        if attempt < GET_YIELDS {
-            tokio::task::yield_now().await;
-        } else {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    }
-    Err(ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!("instance {id} is being replaced or has no worker; retry"),
-    ))
+    // The id's current generation, with its counters (its state): one
+    // lookup, so depth, capacity and counters all describe one instance.
+    let mailbox = state
+        .registry
+        .sender(&id)
+        .ok_or_else(|| ApiError::no_instance(id))?;
+    let instance = mailbox.state();
+    Ok(Json(InstanceInfo {
+        id,
+        generation: instance.generation,
+        depth: mailbox.len(),
+        capacity: mailbox.capacity(),
+        processed: instance.processed.load(Relaxed),
+        failed: instance.failed.load(Relaxed),
+    }))
 }
 
 /// `GET /metrics`: Prometheus text format 0.0.4.

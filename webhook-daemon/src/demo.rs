@@ -42,7 +42,7 @@ use hyper_util::rt::TokioExecutor;
 use spec::XorShift64Star;
 use tokio::task::JoinSet;
 
-use crate::{Config, Daemon, Summary, peak_rss_kib};
+use webhook_daemon::{Config, Daemon, Summary, peak_rss_kib};
 
 /// The load's shape.
 #[derive(Debug, Clone)]
@@ -745,5 +745,35 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn demo_runs_and_accounts_for_every_event() {
+        let demo = DemoConfig {
+            duration: Duration::from_millis(1500),
+            clients: 8,
+            instances: 40,
+            hot: 4,
+            progress: false,
+            ..DemoConfig::default()
+        };
+        let report = tokio::time::timeout(Duration::from_secs(120), run(Config::default(), demo))
+            .await
+            .expect("the demo finishes within 120 s")
+            .expect("demo");
+        assert!(report.nothing_lost(), "{report}");
+        assert_eq!(report.transport_errors, 0);
+        assert!(report.client_accepted > 0, "{report}");
+        assert_eq!(report.client_accepted, report.server.processed);
+        assert_eq!(report.latency.count(), report.requests());
+        for code in [201, 202] {
+            assert!(
+                report.by_status.contains_key(&code),
+                "no {code} in {report}"
+            );
+        }
+        let text = report.to_string();
+        assert!(text.contains("NOTHING LOST"), "{text}");
+        assert!(text.contains("p99.9"), "{text}");
     }
 }

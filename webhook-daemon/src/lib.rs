@@ -16,7 +16,7 @@
 //! | `DELETE /instances/{id}` | removes it (`delete`); its worker drains, then exits | 204, 404 |
 //! | `POST /instances/{id}/events[?wait_ms=N]` | routes the body to the instance's mailbox | 202, 404, 410, 413, 429 + `Retry-After`, 503 |
 //! | `GET /instances?from=A&to=B&limit=N` | ids in `[A, B]`, ascending, at most N | 200 `{"ids": [...], "next": id or null}` |
-//! | `GET /instances/{id}` | depth, capacity, processed count | 200, 404 (503 if a racing `PUT` of the id has not published its instance within about 100 ms) |
+//! | `GET /instances/{id}` | depth, capacity, processed count | 200, 404 |
 //! | `GET /metrics` | Prometheus text | 200 |
 //!
 //! Every error is JSON, `{"error": "...", "status": N}`, including the 404
@@ -43,9 +43,10 @@
 //!   and survives a panicking handler.
 //!
 //! The hot path is the registry alone: one `contains` and one routed send,
-//! each an epoch pin and a skip-list walk with no shared write but the push.
-//! Per-instance statistics live in a side table that only `PUT`, `GET` of
-//! one instance and the worker touch (see the `state` module source).
+//! each an epoch pin and a hash-table probe with no shared write but the
+//! push. Each instance's counters are its channel's state
+//! (`Registry::set_with`), so `GET /instances/{id}` reads them from the
+//! registry: there is no second map.
 //!
 //! # Use as a library
 //!
@@ -75,7 +76,6 @@ macro_rules! log {
 }
 
 mod api;
-pub mod demo;
 mod metrics;
 mod state;
 
@@ -188,7 +188,8 @@ pub struct Summary {
     pub gone: u64,
     /// Events answered 503.
     pub closed: u64,
-    /// Side-table entries left after the drain (0 unless a worker leaked).
+    /// Instances still registered or workers still running after the drain
+    /// (0 unless a worker hung).
     pub instances_left: usize,
 }
 

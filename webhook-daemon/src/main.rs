@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use webhook_daemon::demo::{self, DemoConfig};
+use demo::DemoConfig;
 use webhook_daemon::{Config, Daemon, shutdown_signal};
 
 /// A Go webhook daemon, rebuilt on channel-registry.
@@ -78,12 +78,15 @@ macro_rules! out {
         let _ = writeln!(std::io::stdout(), $($arg)*);
     }};
 }
-macro_rules! err {
+macro_rules! log {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
         let _ = writeln!(std::io::stderr(), $($arg)*);
     }};
 }
+
+// The `--demo` load generator: part of this binary, not of the library's API.
+mod demo;
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -96,7 +99,7 @@ fn main() -> ExitCode {
         ..Config::default()
     };
     if config.default_capacity == 0 || config.default_capacity > config.max_capacity {
-        err!(
+        log!(
             "webhook-daemon: --capacity must be in 1..={}",
             config.max_capacity
         );
@@ -108,18 +111,18 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            err!("webhook-daemon: cannot start the runtime: {e}");
+            log!("webhook-daemon: cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
     if args.demo {
         let seconds = args.seconds;
         if !(seconds.is_finite() && seconds > 0.0 && seconds <= 86_400.0) {
-            err!("webhook-daemon: --seconds must be in (0, 86400]");
+            log!("webhook-daemon: --seconds must be in (0, 86400]");
             return ExitCode::from(2);
         }
         if args.instances == 0 || args.clients == 0 || args.hot > args.instances {
-            err!("webhook-daemon: need --instances > 0, --clients > 0, --hot <= --instances");
+            log!("webhook-daemon: need --instances > 0, --clients > 0, --hot <= --instances");
             return ExitCode::from(2);
         }
         let demo = DemoConfig {
@@ -141,7 +144,7 @@ fn main() -> ExitCode {
                 }
             }
             Err(e) => {
-                err!("webhook-daemon demo: {e}");
+                log!("webhook-daemon demo: {e}");
                 ExitCode::FAILURE
             }
         }
@@ -150,16 +153,16 @@ fn main() -> ExitCode {
             let listener = match tokio::net::TcpListener::bind(args.listen).await {
                 Ok(l) => l,
                 Err(e) => {
-                    err!("webhook-daemon: cannot listen on {}: {e}", args.listen);
+                    log!("webhook-daemon: cannot listen on {}: {e}", args.listen);
                     return ExitCode::FAILURE;
                 }
             };
             let addr = listener.local_addr().unwrap_or(args.listen);
-            err!("webhook-daemon: listening on http://{addr} (SIGINT or SIGTERM to stop)");
+            log!("webhook-daemon: listening on http://{addr} (SIGINT or SIGTERM to stop)");
             let daemon = Daemon::new(config);
             let shutdown = async {
                 shutdown_signal().await;
-                err!("webhook-daemon: shutting down: no new connections, draining instances");
+                log!("webhook-daemon: shutting down: no new connections, draining instances");
             };
             match daemon.serve(listener, shutdown).await {
                 Ok(summary) => {
@@ -174,7 +177,7 @@ fn main() -> ExitCode {
                     }
                 }
                 Err(e) => {
-                    err!("webhook-daemon: server failed: {e}");
+                    log!("webhook-daemon: server failed: {e}");
                     ExitCode::FAILURE
                 }
             }

@@ -34,7 +34,7 @@
 #![cfg(any(loom, shuttle))]
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex as StdMutex;
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
 
 use channel_registry::{
@@ -79,6 +79,10 @@ fn count_outcomes(records: &[(Op, Out)]) {
     for (op, out) in records {
         let kind = match *out {
             Out::NewRx => "created",
+            Out::Replaced(None) => "set created",
+            Out::Replaced(Some(_)) => "set replaced",
+            Out::State(None) => "state: no such id",
+            Out::State(Some(_)) => "state read",
             Out::Occupied => "occupied",
             Out::Bool(true) => "true",
             Out::Bool(false) => "false",
@@ -117,6 +121,34 @@ pub struct Msg {
     _witness: loom::sync::Arc<()>,
 }
 
+/// A generation's state: the label of its receiver, which is the
+/// generation's name in the spec's model, so a state read reports which
+/// generation it read. Counted while alive (a std atomic, invisible to the
+/// checker, so it adds no interleavings): a state dropped twice takes the
+/// count below zero. (A leak is a leaked generation, which loom reports;
+/// `tests/state_drops.rs` counts every state on real threads.)
+pub struct Tag {
+    label: Label,
+    alive: std::sync::Arc<AtomicI64>,
+}
+
+impl Tag {
+    fn new(label: Label, alive: &std::sync::Arc<AtomicI64>) -> Tag {
+        alive.fetch_add(1, SeqCst);
+        Tag {
+            label,
+            alive: alive.clone(),
+        }
+    }
+}
+
+impl Drop for Tag {
+    fn drop(&mut self) {
+        let before = self.alive.fetch_sub(1, SeqCst);
+        assert!(before > 0, "a generation's state dropped twice");
+    }
+}
+
 impl Msg {
     fn new(val: u32, ledger: &std::sync::Arc<Ledger>) -> Msg {
         Msg {
@@ -145,10 +177,14 @@ pub enum Rx {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
+    /// `set_with`, the state being the new receiver's label; reports the
+    /// state of the generation it replaced.
     Set(u64),
     Register(u64),
     Delete(u64),
     Contains(u64),
+    /// `with_state`: the label of the generation whose state it read.
+    State(u64),
     TrySend(u64, u32),
     /// Routed `send_timeout`. Under loom a deadline has always passed when
     /// the first attempt finds the channel full; under shuttle it may pass
@@ -245,6 +281,7 @@ impl Op {
             },
             Op::Delete(id) => M::Delete(id),
             Op::Contains(id) => M::Contains(id),
+            Op::State(id) => M::State(id),
             Op::Ids => M::Ids,
             Op::TrySend(id, m) => send(id, m, Wait::No),
             Op::SendTimeout(id, m) => send(id, m, Wait::Timeout),
@@ -268,6 +305,8 @@ impl Out {
         use model::Out as M;
         match self {
             Out::NewRx => M::Installed,
+            Out::Replaced(old) => M::Replaced(old),
+            Out::State(label) => M::State(label),
             Out::Occupied => M::Occupied,
             Out::Bool(b) => M::Bool(b),
             Out::Sent => M::Sent,
@@ -289,6 +328,11 @@ impl Out {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Out {
     NewRx,
+    /// `set_with` installed, replacing the generation of this label (or
+    /// creating the id).
+    Replaced(Option<Label>),
+    /// `with_state` read the state of the generation of this label.
+    State(Option<Label>),
     Occupied,
     Bool(bool),
     Sent,
@@ -346,13 +390,15 @@ pub mod check_shuttle;
 
 /// What one thread returns: its results with clock readings, and the
 /// receivers it still holds.
-type ThreadResult = (Vec<(Out, u64, u64)>, Vec<(Rx, Receiver<Msg>)>);
+type ThreadResult = (Vec<(Out, u64, u64)>, Vec<(Rx, Receiver<Msg, Tag>)>);
 
 /// What every thread shares in one execution.
 struct Shared {
-    registry: Registry<u64, Msg>,
-    handles: Vec<Sender<Msg>>,
-    receivers: Vec<Option<Receiver<Msg>>>,
+    registry: Registry<u64, Msg, Tag>,
+    /// States alive (`Tag`): zero once everything is torn down.
+    states: std::sync::Arc<AtomicI64>,
+    handles: Vec<Sender<Msg, Tag>>,
+    receivers: Vec<Option<Receiver<Msg, Tag>>>,
     ledger: std::sync::Arc<Ledger>,
     /// The clock of the invocation and response readings: a std atomic,
     /// invisible to the checker, so it adds no interleavings; the
@@ -427,12 +473,17 @@ impl Scenario {
     /// `self.threads`); each keeps its own index for naming and results.
     pub fn run_once(&self, order: &[usize]) {
         let ledger = Ledger::new(self.message_values());
-        let registry = Registry::<u64, Msg>::new()
+        let registry = Registry::<u64, Msg, Tag>::new()
             .__keep_deleted_keys(self.keep_deleted_keys.then_some((0, 1 << 20)));
         // Set-up, on the main thread before any other thread exists.
+        let states = std::sync::Arc::new(AtomicI64::new(0));
         let mut initial_rx = Vec::new();
-        for (id, msgs) in &self.initial {
-            let rx = registry.set(*id, self.cap).expect("valid capacity");
+        for (n, (id, msgs)) in self.initial.iter().enumerate() {
+            let state = Tag::new(Rx::Initial(n).label(), &states);
+            let rx = registry
+                .set_with(*id, self.cap, state)
+                .expect("valid capacity")
+                .receiver;
             for m in msgs {
                 assert!(
                     registry.try_send(id, Msg::new(*m, &ledger)).is_ok(),
@@ -441,15 +492,24 @@ impl Scenario {
             }
             initial_rx.push(Some(rx));
         }
-        let handles: Vec<Sender<Msg>> = self
+        let handles: Vec<Sender<Msg, Tag>> = self
             .handles
             .iter()
-            .map(|id| registry.sender(id).expect("set-up handle"))
+            .map(|id| {
+                let handle = registry.sender(id).expect("set-up handle");
+                let n = self.initial.iter().position(|(i, _)| i == id);
+                assert_eq!(
+                    Some(handle.state().label),
+                    n.map(|n| Rx::Initial(n).label()),
+                    "a handle's state"
+                );
+                handle
+            })
             .collect();
 
         // An initial receiver that a thread drops is moved into that thread;
         // the others are shared.
-        let mut owned: Vec<HashMap<usize, Receiver<Msg>>> =
+        let mut owned: Vec<HashMap<usize, Receiver<Msg, Tag>>> =
             (0..self.threads.len()).map(|_| HashMap::new()).collect();
         for (t, ops) in self.threads.iter().enumerate() {
             for op in ops {
@@ -462,6 +522,7 @@ impl Scenario {
         }
         let shared = Arc::new(Shared {
             registry,
+            states: states.clone(),
             handles,
             receivers: initial_rx,
             ledger: ledger.clone(),
@@ -508,7 +569,7 @@ impl Scenario {
         // Final observations: drain every receiver still alive, then ask
         // `contains` for every id.
         let mut finals = Vec::new();
-        let mut drain = |name: Rx, rx: &Receiver<Msg>| loop {
+        let mut drain = |name: Rx, rx: &Receiver<Msg, Tag>| loop {
             let out = match rx.try_recv() {
                 Ok(m) => Out::Msg(m.val()),
                 Err(TryRecvError::Empty) => Out::Empty,
@@ -534,6 +595,7 @@ impl Scenario {
                 | Op::Register(id)
                 | Op::Delete(id)
                 | Op::Contains(id)
+                | Op::State(id)
                 | Op::TrySend(id, _)
                 | Op::SendTimeout(id, _)
                 | Op::SendAsync(id, _)
@@ -616,6 +678,12 @@ impl Scenario {
             "scenario {} (after the registry and every receiver were dropped and reclaim() ran)",
             self.name
         ));
+        // States are not all dropped yet: a retired generation is freed
+        // through the epoch, and garbage sealed late in the execution is
+        // freed when the execution's collector goes (its `Arc`s are loom's,
+        // so loom fails the run on one leaked or released twice). What can
+        // be checked here: none was dropped twice (`Tag`'s `Drop`).
+        assert!(states.load(SeqCst) >= 0, "scenario {}", self.name);
     }
 }
 
@@ -623,7 +691,7 @@ fn run_thread(
     t: usize,
     ops: &[Op],
     shared: &Shared,
-    mut owned: HashMap<usize, Receiver<Msg>>,
+    mut owned: HashMap<usize, Receiver<Msg, Tag>>,
 ) -> ThreadResult {
     let registry = &shared.registry;
     let msg = |m: u32| Msg::new(m, &shared.ledger);
@@ -632,11 +700,11 @@ fn run_thread(
         shared.installs_done.fetch_add(1, SeqCst);
     }
     let mut outs = Vec::new();
-    let mut new_rx: Vec<(Rx, Receiver<Msg>)> = Vec::new();
+    let mut new_rx: Vec<(Rx, Receiver<Msg, Tag>)> = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         let inv = shared.clock.fetch_add(1, SeqCst);
         let out = {
-            let receiver = |rx: &Rx| -> &Receiver<Msg> {
+            let receiver = |rx: &Rx| -> &Receiver<Msg, Tag> {
                 match rx {
                     Rx::Initial(n) => owned
                         .get(n)
@@ -653,18 +721,35 @@ fn run_thread(
             };
             match *op {
                 Op::Set(id) => {
-                    let rx = registry.set(id, shared.cap).expect("valid capacity");
-                    new_rx.push((Rx::New { thread: t, op: i }, rx));
-                    Out::NewRx
+                    let name = Rx::New { thread: t, op: i };
+                    let state = Tag::new(name.label(), &shared.states);
+                    let created = registry
+                        .set_with(id, shared.cap, state)
+                        .expect("valid capacity");
+                    assert_eq!(created.receiver.state().label, name.label());
+                    let replaced = created.replaced.map(|old| {
+                        assert!(old.is_closed(), "set_with returned an open generation");
+                        old.state().label
+                    });
+                    new_rx.push((name, created.receiver));
+                    Out::Replaced(replaced)
                 }
-                Op::Register(id) => match registry.register(id, shared.cap) {
-                    Ok(rx) => {
-                        new_rx.push((Rx::New { thread: t, op: i }, rx));
-                        Out::NewRx
+                Op::Register(id) => {
+                    let name = Rx::New { thread: t, op: i };
+                    let state = Tag::new(name.label(), &shared.states);
+                    match registry.register_with(id, shared.cap, state) {
+                        Ok(rx) => {
+                            new_rx.push((name, rx));
+                            Out::NewRx
+                        }
+                        Err(refused) if refused.error == RegisterError::Occupied => {
+                            assert_eq!(refused.state.label, name.label(), "state handed back");
+                            Out::Occupied
+                        }
+                        Err(e) => panic!("{e}"),
                     }
-                    Err(RegisterError::Occupied) => Out::Occupied,
-                    Err(e) => panic!("{e}"),
-                },
+                }
+                Op::State(id) => Out::State(registry.with_state(&id, |s| s.label)),
                 Op::Delete(id) => Out::Bool(registry.delete(&id)),
                 Op::Contains(id) => Out::Bool(registry.contains(&id)),
                 Op::Ids => {
