@@ -289,7 +289,10 @@ async fn read_body(body: Body, max: usize) -> ApiResult<Bytes> {
         }
     }
     match Limited::new(body, max).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
+        // A copy: the collected `Bytes` may be a slice of the connection's
+        // read buffer, and a buffered event would keep all of it alive
+        // (kilobytes for a 25-byte event). The copy is exactly the body.
+        Ok(collected) => Ok(Bytes::copy_from_slice(&collected.to_bytes())),
         Err(e) if is_length_limit(&*e) => Err(too_large()),
         Err(e) => Err(ApiError::bad_request(format!("cannot read body: {e}"))),
     }

@@ -32,7 +32,9 @@
 //!
 //! * **404**: the id had no instance at the lookup.
 //! * **202**: the send returned `Ok`: the event is in a mailbox whose worker
-//!   will process it (also during shutdown, which drains every mailbox).
+//!   will process it (also during a graceful shutdown, which drains every
+//!   mailbox). It means queued in this process's memory: a process that is
+//!   killed loses what its mailboxes held.
 //! * **429** with `Retry-After`: the mailbox was full (`Full`), or, with
 //!   `wait_ms`, stayed full for the whole wait (the event was not accepted).
 //! * **410**: the id had an instance at the lookup, and none at the send
@@ -121,6 +123,11 @@ pub struct Config {
     pub retry_after_secs: u32,
     /// The largest `limit` of `GET /instances`.
     pub max_page: usize,
+    /// At shutdown, how long the requests in flight may take to finish.
+    /// Past it, connections still open (a client that stalled mid-request)
+    /// are abandoned and the drain of the mailboxes begins: a stalled client
+    /// cannot hold shutdown back.
+    pub drain_timeout: Duration,
 }
 
 impl Default for Config {
@@ -134,6 +141,7 @@ impl Default for Config {
             max_wait: Duration::from_secs(10),
             retry_after_secs: 1,
             max_page: 1000,
+            drain_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -285,8 +293,9 @@ impl Daemon {
 
     /// Serves the API on `listener` until `shutdown` completes, then shuts
     /// down gracefully: stops accepting connections, lets the requests in
-    /// flight finish, closes every instance, waits until every worker has
-    /// drained its mailbox, and returns what happened.
+    /// flight finish for up to [`Config::drain_timeout`] (then abandons the
+    /// connections still open), closes every instance, waits until every
+    /// worker has drained its mailbox, and returns what happened.
     ///
     /// # Errors
     ///
@@ -299,9 +308,30 @@ impl Daemon {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let signalled = Arc::new(tokio::sync::Notify::new());
+        let graceful = {
+            let signalled = Arc::clone(&signalled);
+            async move {
+                shutdown.await;
+                signalled.notify_one();
+            }
+        };
+        let server = axum::serve(listener, self.router()).with_graceful_shutdown(graceful);
+        let deadline = self.state.config.drain_timeout;
+        tokio::select! {
+            served = server => served?,
+            () = async {
+                signalled.notified().await;
+                tokio::time::sleep(deadline).await;
+            } => {
+                // Dropping the server stops it; connection tasks still open
+                // end with the runtime.
+                log!(
+                    "webhook-daemon: requests still open {} ms after the shutdown signal; abandoning them",
+                    deadline.as_millis()
+                );
+            }
+        }
         Ok(self.drain().await)
     }
 

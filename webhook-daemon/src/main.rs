@@ -46,6 +46,11 @@ struct Args {
     #[arg(long, default_value_t = 10_000)]
     max_wait_ms: u64,
 
+    /// At shutdown, how long requests in flight may take before their
+    /// connections are abandoned and the mailboxes are drained.
+    #[arg(long, default_value_t = 10_000)]
+    drain_timeout_ms: u64,
+
     /// Demo: seconds of load.
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
@@ -96,6 +101,7 @@ fn main() -> ExitCode {
         max_body_bytes: args.max_body,
         max_instances: args.max_instances,
         max_wait: Duration::from_millis(args.max_wait_ms),
+        drain_timeout: Duration::from_millis(args.drain_timeout_ms),
         ..Config::default()
     };
     if config.default_capacity == 0 || config.default_capacity > config.max_capacity {

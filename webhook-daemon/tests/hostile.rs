@@ -1,0 +1,157 @@
+//! Clients that misbehave, over loopback: one that stalls mid-request must
+//! not hold shutdown back past the drain deadline, and a buffered event
+//! must cost about its own size, not the connection's read buffer.
+//!
+//! The heap is counted (`spec::CountingAlloc`), so this binary holds these
+//! tests alone, run one at a time (`serial`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use spec::CountingAlloc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{Mutex, Semaphore};
+use webhook_daemon::{Config, Daemon, EventHandler};
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+/// The tests of this binary run one at a time: the heap count is global.
+static SERIAL: Mutex<()> = Mutex::const_new(());
+
+/// One request on its own connection; the status.
+async fn request(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> u16 {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {response:?}"))
+}
+
+/// A daemon whose workers wait for `gate` before each event.
+fn gated_daemon(config: Config, gate: &Arc<Semaphore>) -> Daemon {
+    let gate = Arc::clone(gate);
+    let handler: EventHandler = Arc::new(move |_, _| {
+        let gate = Arc::clone(&gate);
+        Box::pin(async move {
+            if let Ok(permit) = gate.acquire().await {
+                permit.forget();
+            }
+        })
+    });
+    Daemon::with_handler(config, handler)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_client_does_not_hold_shutdown_past_the_drain_deadline() {
+    let _serial = SERIAL.lock().await;
+    let config = Config {
+        drain_timeout: Duration::from_millis(500),
+        ..Config::default()
+    };
+    let daemon = Daemon::new(config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        daemon
+            .serve(listener, async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    assert_eq!(request(addr, "PUT", "/instances/1", "").await, 201);
+    assert_eq!(
+        request(addr, "POST", "/instances/1/events", "kept").await,
+        202
+    );
+    // Announces 100 bytes, sends 5, and holds the connection open.
+    let mut stalled = TcpStream::connect(addr).await.unwrap();
+    stalled
+        .write_all(
+            b"POST /instances/1/events HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nhello",
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let signalled = Instant::now();
+    stop.send(()).unwrap();
+    let summary = tokio::time::timeout(Duration::from_secs(20), server)
+        .await
+        .expect("shutdown finished despite the stalled client")
+        .unwrap()
+        .unwrap();
+    let took = signalled.elapsed();
+    assert!(
+        took >= Duration::from_millis(500),
+        "returned before the deadline: {took:?}"
+    );
+    assert!(summary.nothing_lost(), "{summary}");
+    assert_eq!(summary.accepted, 1);
+    drop(stalled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buffered_small_event_costs_about_its_size() {
+    let _serial = SERIAL.lock().await;
+    const EVENTS: usize = 2000;
+    let gate = Arc::new(Semaphore::new(0));
+    let daemon = gated_daemon(Config::default(), &gate);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        daemon
+            .serve(listener, async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    assert_eq!(
+        request(addr, "PUT", "/instances/1?capacity=4096", "").await,
+        201
+    );
+    // Warm up: the first connections allocate the server's lasting structures.
+    for _ in 0..50 {
+        assert_eq!(request(addr, "GET", "/instances/1", "").await, 200);
+    }
+    CountingAlloc::enable();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let before = CountingAlloc::live();
+    // Each event on a connection of its own, as webhook senders do: a body
+    // that kept a slice of its connection's read buffer would keep that
+    // whole buffer alive after the connection closed.
+    let event = "x".repeat(25);
+    for _ in 0..EVENTS {
+        assert_eq!(
+            request(addr, "POST", "/instances/1/events", &event).await,
+            202
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let per_event = (CountingAlloc::live() as f64 - before as f64) / EVENTS as f64;
+    println!("heap per buffered 25-byte event: {per_event:.1} bytes");
+    assert!(
+        per_event < 200.0,
+        "a buffered 25-byte event holds {per_event:.0} bytes of heap"
+    );
+
+    gate.add_permits(EVENTS);
+    stop.send(()).unwrap();
+    let summary = tokio::time::timeout(Duration::from_secs(30), server)
+        .await
+        .expect("shutdown")
+        .unwrap()
+        .unwrap();
+    assert_eq!(summary.processed, EVENTS as u64, "{summary}");
+}
