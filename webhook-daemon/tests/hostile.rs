@@ -5,14 +5,18 @@
 //! The heap is counted (`spec::CountingAlloc`), so this binary holds these
 //! tests alone, run one at a time (`serial`).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use spec::CountingAlloc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::{Mutex, Semaphore};
-use webhook_daemon::{Config, Daemon, EventHandler};
+use tokio::sync::{Mutex, Semaphore, oneshot};
+use tokio::task::JoinHandle;
+use webhook_daemon::{Config, Daemon, EventHandler, Summary};
+
+mod support;
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -21,20 +25,24 @@ static ALLOC: CountingAlloc = CountingAlloc;
 static SERIAL: Mutex<()> = Mutex::const_new(());
 
 /// One request on its own connection; the status.
-async fn request(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> u16 {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("read");
-    response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {response:?}"))
+async fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> u16 {
+    support::request(addr, method, path, body).await.0
+}
+
+/// Serves `daemon` on a loopback port until the returned sender fires.
+fn start(
+    daemon: Daemon,
+    listener: tokio::net::TcpListener,
+) -> (oneshot::Sender<()>, JoinHandle<std::io::Result<Summary>>) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        daemon
+            .serve(listener, async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    (stop, server)
 }
 
 /// A daemon whose workers wait for `gate` before each event.
@@ -61,14 +69,7 @@ async fn a_stalled_client_does_not_hold_shutdown_past_the_drain_deadline() {
     let daemon = Daemon::new(config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        daemon
-            .serve(listener, async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let (stop, server) = start(daemon, listener);
     assert_eq!(request(addr, "PUT", "/instances/1", "").await, 201);
     assert_eq!(
         request(addr, "POST", "/instances/1/events", "kept").await,
@@ -109,14 +110,7 @@ async fn a_buffered_small_event_costs_about_its_size() {
     let daemon = gated_daemon(Config::default(), &gate);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        daemon
-            .serve(listener, async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let (stop, server) = start(daemon, listener);
     assert_eq!(
         request(addr, "PUT", "/instances/1?capacity=4096", "").await,
         201
