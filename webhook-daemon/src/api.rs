@@ -158,6 +158,7 @@ async fn put_instance(
         "generation": outcome.generation,
         "capacity": outcome.capacity,
         "created": outcome.created,
+        "replaced_generation": outcome.replaced,
     });
     Ok((status, Json(info)).into_response())
 }

@@ -39,6 +39,8 @@ pub(crate) struct Instance {
 pub(crate) struct SetOutcome {
     pub(crate) created: bool,
     pub(crate) generation: u64,
+    /// The generation this `PUT` replaced, if it replaced one.
+    pub(crate) replaced: Option<u64>,
     pub(crate) capacity: usize,
 }
 
@@ -92,7 +94,8 @@ impl State {
             .registry
             .set_with(id, capacity, instance)
             .map_err(|refused| refused.error)?;
-        let is_new = created.replaced.is_none();
+        let replaced = created.replaced.as_ref().map(|old| old.state().generation);
+        let is_new = replaced.is_none();
         let counter = if is_new {
             &self.metrics.created
         } else {
@@ -109,6 +112,7 @@ impl State {
         Ok(SetOutcome {
             created: is_new,
             generation,
+            replaced,
             capacity,
         })
     }

@@ -5,6 +5,7 @@
 //! opens (a "gate"), and where it needs a send to be waiting, it polls the
 //! `webhook_sends_waiting` gauge. Timeouts are hang guards only.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -282,9 +283,14 @@ async fn put_creates_then_replaces_and_get_reports() {
 }
 
 /// Racing PUTs of one id: a GET after a client's PUT was answered never
-/// reports an older generation than that PUT's (the counters are the
-/// registry's own state: no second map to lag behind), never 503, and
-/// exactly one PUT in the race created the id.
+/// reports a generation that was replaced before that PUT's (the counters
+/// are the registry's own state: no second map to lag behind), never 503,
+/// and exactly one PUT in the race created the id.
+///
+/// Generation numbers are drawn before the registry orders the racing
+/// `PUT`s, so "older" is not numeric order: the order is the chain each
+/// `PUT` reports with `replaced_generation`, which the test rebuilds and
+/// checks is one line through all 200 generations.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_after_put_never_sees_an_older_generation() {
     let server = Arc::new(Server::start(no_work()).await);
@@ -292,27 +298,55 @@ async fn get_after_put_never_sees_an_older_generation() {
         .map(|_| {
             let server = Arc::clone(&server);
             tokio::spawn(async move {
-                let mut created = 0;
+                // (generation, replaced_generation, generation a GET saw next)
+                let mut seen = Vec::new();
                 for _ in 0..50 {
                     let put = server.req("PUT", "/instances/77?capacity=2", "").await;
                     assert!(matches!(put.status, 200 | 201), "{put:?}");
                     let put = put.json();
-                    created += usize::from(put["created"] == true);
+                    assert_eq!(put["created"], put["replaced_generation"].is_null());
                     let get = server.req("GET", "/instances/77", "").await;
                     assert_eq!(get.status, 200, "{get:?}");
-                    let seen = get.json()["generation"].as_u64().unwrap();
-                    let mine = put["generation"].as_u64().unwrap();
-                    assert!(seen >= mine, "GET saw generation {seen} after PUT {mine}");
+                    seen.push((
+                        put["generation"].as_u64().unwrap(),
+                        put["replaced_generation"].as_u64(),
+                        get.json()["generation"].as_u64().unwrap(),
+                    ));
                 }
-                created
+                seen
             })
         })
         .collect();
-    let mut created = 0;
+    let mut puts = Vec::new();
     for client in clients {
-        created += guard("a PUT/GET client", client).await.unwrap();
+        puts.extend(guard("a PUT/GET client", client).await.unwrap());
     }
-    assert_eq!(created, 1, "one PUT created the id, the others replaced it");
+    // Rebuild the order of the generations: each PUT replaced the one before.
+    let mut next = HashMap::new();
+    let mut first = Vec::new();
+    for &(generation, replaced, _) in &puts {
+        match replaced {
+            None => first.push(generation),
+            Some(old) => assert!(
+                next.insert(old, generation).is_none(),
+                "generation {old} was replaced twice"
+            ),
+        }
+    }
+    assert_eq!(first.len(), 1, "one PUT created the id, the others replaced it");
+    let mut position = HashMap::new();
+    let mut at = Some(first[0]);
+    while let Some(generation) = at {
+        assert!(position.insert(generation, position.len()).is_none());
+        at = next.get(&generation).copied();
+    }
+    assert_eq!(position.len(), puts.len(), "the replacements form one chain");
+    for &(mine, _, seen) in &puts {
+        assert!(
+            position[&seen] >= position[&mine],
+            "GET saw generation {seen}, replaced before the PUT of {mine} answered"
+        );
+    }
     let server = Arc::into_inner(server).expect("clients done");
     let summary = server.shutdown().await;
     assert_eq!((summary.created, summary.replaced), (1, 199));
