@@ -5,22 +5,41 @@
 //! created and deleted instances (`ActiveInstances[id] = make(chan string, 5)`
 //! / `delete(ActiveInstances, id)`). Under concurrent creates and deletes it
 //! died with `fatal error: concurrent map writes`. Here the map is a
-//! [`Registry<u64, Bytes>`](channel_registry::Registry): no lock on any path,
+//! [`Registry`](channel_registry::Registry): no lock on any path,
 //! and a defined answer for an event that races with a delete or a replace.
 //!
 //! # Endpoints
 //!
 //! | request | does | answers |
 //! |---|---|---|
-//! | `PUT /instances/{id}?capacity=N` | creates or replaces the instance (`set`); spawns its worker | 201 created, 200 replaced, 400 bad id or capacity, 503 instance limit |
+//! | `PUT /instances/{id}?capacity=N` | creates or replaces the instance (`set_with`); spawns its worker | 201 created, 200 replaced, 400 bad id or capacity, 503 + `Retry-After` past the instance limit or the slot budget |
 //! | `DELETE /instances/{id}` | removes it (`delete`); its worker drains, then exits | 204, 404 |
-//! | `POST /instances/{id}/events[?wait_ms=N]` | routes the body to the instance's mailbox | 202, 404, 410, 413, 429 + `Retry-After`, 503 |
+//! | `POST /instances/{id}/events[?wait_ms=N]` | routes the body to the instance's mailbox | 202 `{"event_id": n}`, 404, 408, 410, 413, 429 + `Retry-After`, 503 (+ `Retry-After` past the byte budget) |
 //! | `GET /instances?from=A&to=B&limit=N` | ids in `[A, B]`, ascending, at most N | 200 `{"ids": [...], "next": id or null}` |
 //! | `GET /instances/{id}` | depth, capacity, processed count | 200, 404 |
 //! | `GET /metrics` | Prometheus text | 200 |
+//! | `GET /healthz`, `GET /readyz` | liveness; readiness (503 once shutdown began) | 200, 503 |
 //!
-//! Every error is JSON, `{"error": "...", "status": N}`, including the 404
-//! of an unknown route and the 405 of a wrong method.
+//! Every error the daemon writes is JSON, `{"error": "...", "status": N}`,
+//! including the 404 of an unknown route, the 405 of a wrong method, the
+//! 401 of a missing token and the 408 of a timeout. The exceptions are what
+//! hyper answers before a request reaches the router: a request head it
+//! cannot parse (400) or one over [`Config::max_header_bytes`] (431), with
+//! an empty body.
+//!
+//! # Limits
+//!
+//! Every client together can make the daemon hold at most
+//! [`Config::max_connections`] connections, [`Config::max_mailbox_slots`]
+//! mailbox slots and [`Config::max_buffered_bytes`] of event bodies; past
+//! each, the answer is 503 with `Retry-After`. A connection that sends
+//! nothing, trickles its head, stalls its body or idles between requests is
+//! closed by [`Config::header_timeout`] or [`Config::body_timeout`]; a
+//! request is bounded by [`Config::request_timeout`], and a shutdown by
+//! [`Config::shutdown_delay`] plus [`Config::drain_timeout`] plus the
+//! workers' drain of what is buffered. [`Daemon::serve`] applies them all;
+//! the connection-level ones belong to its server, not to
+//! [`Daemon::router`].
 //!
 //! # Which status an event gets
 //!
@@ -31,15 +50,18 @@
 //! new channel, so a replace never fails an event. The rule:
 //!
 //! * **404**: the id had no instance at the lookup.
-//! * **202**: the send returned `Ok`: the event is in a mailbox whose worker
-//!   will process it (also during a graceful shutdown, which drains every
-//!   mailbox). It means queued in this process's memory: a process that is
-//!   killed loses what its mailboxes held.
+//! * **202** with `{"event_id": n}` (numbered per daemon run): the send
+//!   returned `Ok`: the event is in a mailbox whose worker will process it
+//!   (also during a graceful shutdown, which drains every mailbox). It
+//!   means queued in this process's memory: a process that is killed loses
+//!   what its mailboxes held.
 //! * **429** with `Retry-After`: the mailbox was full (`Full`), or, with
 //!   `wait_ms`, stayed full for the whole wait (the event was not accepted).
 //! * **410**: the id had an instance at the lookup, and none at the send
 //!   (`NoSuchId`): it was deleted while the body was being read or while the
 //!   send waited for space.
+//! * **503** with `Retry-After`: the body does not fit in what is left of
+//!   [`Config::max_buffered_bytes`] (the event was not accepted).
 //! * **503**: the id is registered but its channel is closed (`Closed`).
 //!   Not expected: a worker keeps its receiver until its channel is closed,
 //!   and survives a panicking handler.
@@ -68,17 +90,10 @@
 
 #![warn(missing_docs, missing_debug_implementations)]
 
-/// `eprintln!` that ignores a closed or full stderr instead of panicking: a
-/// daemon must not fail (or lose its summary) because nobody reads its log.
-macro_rules! log {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
-}
-
 mod api;
+mod budget;
 mod metrics;
+mod serve;
 mod state;
 
 use std::fmt;
@@ -105,9 +120,17 @@ pub struct Config {
     /// Mailbox capacity of a `PUT` without `?capacity=` (the Go daemon's 5).
     pub default_capacity: usize,
     /// The largest capacity a `PUT` may ask for. A mailbox's buffer is
-    /// allocated when it is created (32 bytes a slot), so this bounds what
-    /// one `PUT` can make the daemon allocate.
+    /// allocated in full when it is created ([`MAILBOX_SLOT_BYTES`] a slot),
+    /// so this bounds what one `PUT` can make the daemon allocate.
     pub max_capacity: usize,
+    /// The most mailbox slots all instances together may hold: a `PUT`
+    /// whose capacity does not fit gets 503 with `Retry-After`. A replaced
+    /// or deleted instance's slots count until its worker has drained it.
+    pub max_mailbox_slots: usize,
+    /// The most bytes of event bodies buffered at once, across instances:
+    /// a `POST` whose body does not fit gets 503 with `Retry-After`. An
+    /// event's bytes count from its acceptance until its handler returned.
+    pub max_buffered_bytes: usize,
     /// A `PUT` that would create an instance beyond this many gets 503
     /// (replacing one is always allowed). A soft limit: `PUT`s of new ids
     /// racing each other can overshoot it by the number in flight.
@@ -128,7 +151,65 @@ pub struct Config {
     /// are abandoned and the drain of the mailboxes begins: a stalled client
     /// cannot hold shutdown back.
     pub drain_timeout: Duration,
+    /// At shutdown, how long the daemon keeps serving (new connections
+    /// included) with `/readyz` answering 503, so that a load balancer
+    /// stops routing to it before its listener closes. Zero by default.
+    pub shutdown_delay: Duration,
+    /// The longest a connection may take to send a request's head, and the
+    /// longest an idle keep-alive connection is kept open (hyper's header
+    /// read timer starts when the connection waits for a request). Past
+    /// it, the connection is closed. Also bounds a silent new connection.
+    pub header_timeout: Duration,
+    /// The longest gap while reading a request body; past it, 408.
+    pub body_timeout: Duration,
+    /// The longest a request may take from its head to its response; past
+    /// it, 408. Must exceed [`max_wait`](Self::max_wait).
+    pub request_timeout: Duration,
+    /// The most connections open at once. One more is answered 503 with
+    /// `Retry-After` and closed. Keep it below the process's file
+    /// descriptor limit (`ulimit -n`).
+    pub max_connections: usize,
+    /// The largest request head (request line and headers) in bytes; a
+    /// larger one is answered 431 by hyper. At least 8,192.
+    pub max_header_bytes: usize,
+    /// If set, `PUT`, `DELETE` and `POST` need `Authorization: Bearer
+    /// <token>` (401 otherwise). Reads (`GET`) and the health routes stay
+    /// open.
+    pub auth_token: Option<BearerToken>,
+    /// Log every request (method, path, status, latency) as a `tracing`
+    /// event at INFO, target `tower_http::trace`. Off by default: at tens
+    /// of thousands of requests a second, the log costs throughput.
+    pub access_log: bool,
 }
+
+/// The token of [`Config::auth_token`]; its `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BearerToken(String);
+
+impl BearerToken {
+    /// A token; `None` if it is empty or not a visible-ASCII HTTP token
+    /// (what a client can send in an `Authorization` header).
+    pub fn new(token: impl Into<String>) -> Option<Self> {
+        let token = token.into();
+        let visible = token.bytes().all(|b| b.is_ascii_graphic());
+        (!token.is_empty() && visible).then_some(BearerToken(token))
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BearerToken(<redacted>)")
+    }
+}
+
+/// The bytes one mailbox slot allocates: the event (its body handle and
+/// its charge against [`Config::max_buffered_bytes`]) and the channel's
+/// per-slot stamp. The body itself is a separate allocation of its length.
+pub const MAILBOX_SLOT_BYTES: usize = state::Event::SLOT_BYTES;
 
 impl Default for Config {
     fn default() -> Self {
@@ -142,6 +223,16 @@ impl Default for Config {
             retry_after_secs: 1,
             max_page: 1000,
             drain_timeout: Duration::from_secs(10),
+            shutdown_delay: Duration::ZERO,
+            max_mailbox_slots: 1 << 20,
+            max_buffered_bytes: 64 << 20,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_connections: 1000,
+            max_header_bytes: 16 * 1024,
+            auth_token: None,
+            access_log: false,
         }
     }
 }
@@ -292,14 +383,22 @@ impl Daemon {
     }
 
     /// Serves the API on `listener` until `shutdown` completes, then shuts
-    /// down gracefully: stops accepting connections, lets the requests in
-    /// flight finish for up to [`Config::drain_timeout`] (then abandons the
-    /// connections still open), closes every instance, waits until every
-    /// worker has drained its mailbox, and returns what happened.
+    /// down gracefully: answers 503 on `/readyz` for
+    /// [`Config::shutdown_delay`], stops accepting connections, lets the
+    /// requests in flight finish for up to [`Config::drain_timeout`] (then
+    /// closes the connections still open), closes every instance, waits
+    /// until every worker has drained its mailbox, and returns what
+    /// happened.
+    ///
+    /// The connection-level limits ([`Config::header_timeout`],
+    /// [`Config::body_timeout`], [`Config::max_connections`],
+    /// [`Config::max_header_bytes`]) are this server's: a
+    /// [`router`](Self::router) served by other means has the rest.
     ///
     /// # Errors
     ///
-    /// The I/O error that stopped the server, if any.
+    /// `InvalidInput` if the config is inconsistent (a request timeout not
+    /// above the longest wait, a connection cap of 0).
     pub async fn serve<F>(
         &self,
         listener: tokio::net::TcpListener,
@@ -308,31 +407,19 @@ impl Daemon {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let signalled = Arc::new(tokio::sync::Notify::new());
-        let graceful = {
-            let signalled = Arc::clone(&signalled);
-            async move {
-                shutdown.await;
-                signalled.notify_one();
-            }
-        };
-        let server = axum::serve(listener, self.router()).with_graceful_shutdown(graceful);
-        let deadline = self.state.config.drain_timeout;
-        tokio::select! {
-            served = server => served?,
-            () = async {
-                signalled.notified().await;
-                tokio::time::sleep(deadline).await;
-            } => {
-                // Dropping the server stops it; connection tasks still open
-                // end with the runtime.
-                log!(
-                    "webhook-daemon: requests still open {} ms after the shutdown signal; abandoning them",
-                    deadline.as_millis()
-                );
-            }
-        }
+        serve::check(&self.state.config)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        serve::serve(&self.state, self.router(), listener, shutdown).await?;
         Ok(self.drain().await)
+    }
+
+    /// Whether the config is consistent; the message says what is not.
+    ///
+    /// # Errors
+    ///
+    /// A request timeout not above the longest wait, or a connection cap of 0.
+    pub fn check_config(config: &Config) -> Result<(), String> {
+        serve::check(config)
     }
 
     /// Closes every instance and waits for the workers to drain. For a
@@ -349,7 +436,7 @@ impl Daemon {
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
-            log!("webhook-daemon: cannot listen for SIGINT: {e}");
+            tracing::error!(error = %e, "cannot listen for SIGINT");
             std::future::pending::<()>().await;
         }
     };
@@ -361,7 +448,7 @@ pub async fn shutdown_signal() {
                 sig.recv().await;
             }
             Err(e) => {
-                log!("webhook-daemon: cannot listen for SIGTERM: {e}");
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
                 std::future::pending::<()>().await;
             }
         }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use demo::DemoConfig;
-use webhook_daemon::{Config, Daemon, shutdown_signal};
+use webhook_daemon::{BearerToken, Config, Daemon, shutdown_signal};
 
 /// A Go webhook daemon, rebuilt on channel-registry.
 ///
@@ -19,61 +19,137 @@ use webhook_daemon::{Config, Daemon, shutdown_signal};
 #[command(version)]
 struct Args {
     /// Run the in-process load demo instead of serving.
-    #[arg(long)]
+    #[arg(long, env = "WEBHOOK_DEMO")]
     demo: bool,
 
     /// Address to serve on (ignored by --demo).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "WEBHOOK_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
 
     /// Mailbox capacity of an instance created without ?capacity=.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, env = "WEBHOOK_CAPACITY", default_value_t = 5)]
     capacity: usize,
 
     /// Simulated processing time per event, in milliseconds (0: none).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, env = "WEBHOOK_WORK_MS", default_value_t = 1)]
     work_ms: u64,
 
     /// Most instances at once (a PUT of a new id beyond: 503).
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, env = "WEBHOOK_MAX_INSTANCES", default_value_t = 100_000)]
     max_instances: usize,
 
+    /// Most mailbox slots of all instances together (a PUT beyond: 503).
+    #[arg(long, env = "WEBHOOK_MAX_MAILBOX_SLOTS", default_value_t = 1 << 20)]
+    max_mailbox_slots: usize,
+
+    /// Most bytes of event bodies buffered at once (a POST beyond: 503).
+    #[arg(long, env = "WEBHOOK_MAX_BUFFERED_BYTES", default_value_t = 64 << 20)]
+    max_buffered_bytes: usize,
+
     /// Largest event body in bytes (larger: 413).
-    #[arg(long, default_value_t = 64 * 1024)]
+    #[arg(long, env = "WEBHOOK_MAX_BODY", default_value_t = 64 * 1024)]
     max_body: usize,
 
     /// Longest ?wait_ms= a post may ask for.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, env = "WEBHOOK_MAX_WAIT_MS", default_value_t = 10_000)]
     max_wait_ms: u64,
 
+    /// Most connections open at once (one more: 503 and closed). Keep it
+    /// below `ulimit -n`.
+    #[arg(long, env = "WEBHOOK_MAX_CONNECTIONS", default_value_t = 1000)]
+    max_connections: usize,
+
+    /// Largest request head in bytes (larger: 431); at least 8192.
+    #[arg(long, env = "WEBHOOK_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
+    max_header_bytes: usize,
+
+    /// Longest time to receive a request head, and longest idle keep-alive.
+    #[arg(long, env = "WEBHOOK_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    header_timeout_ms: u64,
+
+    /// Longest gap while receiving a request body (then 408).
+    #[arg(long, env = "WEBHOOK_BODY_TIMEOUT_MS", default_value_t = 10_000)]
+    body_timeout_ms: u64,
+
+    /// Longest time from a request head to its response (then 408); must
+    /// exceed --max-wait-ms.
+    #[arg(long, env = "WEBHOOK_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    request_timeout_ms: u64,
+
+    /// At shutdown, how long to keep serving with /readyz at 503 before the
+    /// listener closes.
+    #[arg(long, env = "WEBHOOK_SHUTDOWN_DELAY_MS", default_value_t = 0)]
+    shutdown_delay_ms: u64,
+
     /// At shutdown, how long requests in flight may take before their
-    /// connections are abandoned and the mailboxes are drained.
-    #[arg(long, default_value_t = 10_000)]
+    /// connections are closed and the mailboxes are drained.
+    #[arg(long, env = "WEBHOOK_DRAIN_TIMEOUT_MS", default_value_t = 10_000)]
     drain_timeout_ms: u64,
 
+    /// Require `Authorization: Bearer <token>` on PUT, DELETE and POST.
+    /// Prefer the environment variable: arguments show in `ps`.
+    #[arg(long, env = "WEBHOOK_AUTH_TOKEN", hide_env_values = true)]
+    auth_token: Option<String>,
+
+    /// Log format on stderr.
+    #[arg(long, env = "WEBHOOK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
+    /// Which logs to keep (tracing's filter syntax, as in RUST_LOG).
+    #[arg(long, env = "WEBHOOK_LOG", default_value = "info")]
+    log_filter: String,
+
+    /// Log every request (method, path, status, latency) at INFO.
+    #[arg(long, env = "WEBHOOK_ACCESS_LOG")]
+    access_log: bool,
+
     /// Demo: seconds of load.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, env = "WEBHOOK_DEMO_SECONDS", default_value_t = 10.0)]
     seconds: f64,
 
     /// Demo: concurrent HTTP clients.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, env = "WEBHOOK_DEMO_CLIENTS", default_value_t = 64)]
     clients: usize,
 
     /// Demo: number of instance ids (0..N).
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, env = "WEBHOOK_DEMO_INSTANCES", default_value_t = 300)]
     instances: u64,
 
     /// Demo: hot ids (0..N) that get a quarter of the posts.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, env = "WEBHOOK_DEMO_HOT", default_value_t = 8)]
     hot: u64,
 
     /// Demo: seed of the clients' random choices.
-    #[arg(long, default_value_t = 0x5eed)]
+    #[arg(long, env = "WEBHOOK_DEMO_SEED", default_value_t = 0x5eed)]
     seed: u64,
 
     /// Demo: no live progress line.
-    #[arg(long)]
+    #[arg(long, env = "WEBHOOK_DEMO_QUIET")]
     quiet: bool,
+}
+
+/// How logs are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Installs the `tracing` subscriber: stderr, `filter`, text or JSON.
+fn init_logs(format: LogFormat, filter: &str) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .map_err(|e| format!("bad --log-filter {filter:?}: {e}"))?;
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let installed = match format {
+        LogFormat::Text => logs.try_init(),
+        LogFormat::Json => logs.json().try_init(),
+    };
+    installed.map_err(|e| format!("cannot install the logger: {e}"))
 }
 
 /// `println!` / `eprintln!` that ignore a closed stream instead of panicking.
@@ -95,13 +171,35 @@ mod demo;
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Err(e) = init_logs(args.log_format, &args.log_filter) {
+        log!("webhook-daemon: {e}");
+        return ExitCode::from(2);
+    }
+    let auth_token = match args.auth_token.as_deref().map(BearerToken::new) {
+        None => None,
+        Some(Some(token)) => Some(token),
+        Some(None) => {
+            log!("webhook-daemon: --auth-token must be non-empty visible ASCII");
+            return ExitCode::from(2);
+        }
+    };
     let config = Config {
         default_capacity: args.capacity,
         work: Duration::from_millis(args.work_ms),
         max_body_bytes: args.max_body,
         max_instances: args.max_instances,
+        max_mailbox_slots: args.max_mailbox_slots,
+        max_buffered_bytes: args.max_buffered_bytes,
         max_wait: Duration::from_millis(args.max_wait_ms),
+        max_connections: args.max_connections,
+        max_header_bytes: args.max_header_bytes,
+        header_timeout: Duration::from_millis(args.header_timeout_ms),
+        body_timeout: Duration::from_millis(args.body_timeout_ms),
+        request_timeout: Duration::from_millis(args.request_timeout_ms),
+        shutdown_delay: Duration::from_millis(args.shutdown_delay_ms),
         drain_timeout: Duration::from_millis(args.drain_timeout_ms),
+        auth_token,
+        access_log: args.access_log,
         ..Config::default()
     };
     if config.default_capacity == 0 || config.default_capacity > config.max_capacity {
@@ -109,6 +207,10 @@ fn main() -> ExitCode {
             "webhook-daemon: --capacity must be in 1..={}",
             config.max_capacity
         );
+        return ExitCode::from(2);
+    }
+    if let Err(e) = Daemon::check_config(&config) {
+        log!("webhook-daemon: {e}");
         return ExitCode::from(2);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -164,11 +266,11 @@ fn main() -> ExitCode {
                 }
             };
             let addr = listener.local_addr().unwrap_or(args.listen);
-            log!("webhook-daemon: listening on http://{addr} (SIGINT or SIGTERM to stop)");
+            tracing::info!("listening on http://{addr} (SIGINT or SIGTERM to stop)");
             let daemon = Daemon::new(config);
             let shutdown = async {
                 shutdown_signal().await;
-                log!("webhook-daemon: shutting down: no new connections, draining instances");
+                tracing::info!("shutdown signal received");
             };
             match daemon.serve(listener, shutdown).await {
                 Ok(summary) => {

@@ -9,6 +9,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use crate::budget::Budget;
+
 /// What a `POST /instances/{id}/events` send came to (the `outcome` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendOutcome {
@@ -25,17 +27,20 @@ pub enum SendOutcome {
     /// 503: the id is registered but its channel is closed (not expected:
     /// a worker keeps its receiver until its channel is closed).
     Closed,
+    /// 503: the body did not fit in the buffered-bytes budget.
+    OverBudget,
 }
 
 impl SendOutcome {
     /// Every outcome, in the order of the exposition.
-    pub const ALL: [SendOutcome; 6] = [
+    pub const ALL: [SendOutcome; 7] = [
         SendOutcome::Accepted,
         SendOutcome::NoSuchId,
         SendOutcome::Full,
         SendOutcome::Timeout,
         SendOutcome::Gone,
         SendOutcome::Closed,
+        SendOutcome::OverBudget,
     ];
 
     /// The Prometheus label value.
@@ -47,6 +52,7 @@ impl SendOutcome {
             SendOutcome::Timeout => "timeout",
             SendOutcome::Gone => "gone",
             SendOutcome::Closed => "closed",
+            SendOutcome::OverBudget => "over_budget",
         }
     }
 
@@ -134,8 +140,8 @@ impl Histogram {
 }
 
 /// HTTP status codes counted one by one; anything else is `other`.
-const CODES: [u16; 13] = [
-    200, 201, 202, 204, 400, 404, 405, 410, 413, 415, 429, 500, 503,
+const CODES: [u16; 15] = [
+    200, 201, 202, 204, 400, 401, 404, 405, 408, 410, 413, 415, 429, 500, 503,
 ];
 
 /// The daemon's counters.
@@ -149,6 +155,16 @@ pub(crate) struct Metrics {
     pub(crate) failed: AtomicU64,
     /// Posts waiting for space now (`?wait_ms=`).
     pub(crate) waiting: AtomicU64,
+    /// Connections open now.
+    pub(crate) connections: AtomicU64,
+    /// Connections answered 503 at the connection cap.
+    pub(crate) refused_connections: AtomicU64,
+    /// `PUT`s answered 503 because the slot budget was full.
+    pub(crate) over_budget_slots: AtomicU64,
+    /// Mutating requests answered 401.
+    pub(crate) unauthorized: AtomicU64,
+    /// Accept errors (file descriptors exhausted, for one).
+    pub(crate) accept_errors: AtomicU64,
     sends: [AtomicU64; SendOutcome::ALL.len()],
     /// `CODES.len()` codes, then `other`.
     responses: [AtomicU64; CODES.len() + 1],
@@ -178,7 +194,12 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition; `instances` is the registry's count.
-    pub(crate) fn render(&self, instances: usize, buffered: usize) -> String {
+    pub(crate) fn render(
+        &self,
+        instances: usize,
+        buffered: usize,
+        budgets: [&Budget; 2],
+    ) -> String {
         let mut out = String::with_capacity(8 * 1024);
         // `write!` into a String cannot fail; the results are ignored.
         let gauge = |out: &mut String, name: &str, help: &str, value: u64| {
@@ -210,6 +231,60 @@ impl Metrics {
             "webhook_sends_waiting",
             "Posts waiting for space in a full mailbox now.",
             self.waiting.load(Relaxed),
+        );
+        gauge(
+            &mut out,
+            "webhook_connections",
+            "HTTP connections open now.",
+            self.connections.load(Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP webhook_budget_used Units in use of each global budget (bytes of buffered bodies, mailbox slots).\n# TYPE webhook_budget_used gauge"
+        );
+        for budget in budgets {
+            let _ = writeln!(
+                out,
+                "webhook_budget_used{{budget=\"{}\"}} {}",
+                budget.name,
+                budget.used()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP webhook_budget_limit The limit of each global budget.\n# TYPE webhook_budget_limit gauge"
+        );
+        for budget in budgets {
+            let _ = writeln!(
+                out,
+                "webhook_budget_limit{{budget=\"{}\"}} {}",
+                budget.name,
+                budget.limit()
+            );
+        }
+        counter(
+            &mut out,
+            "webhook_connections_refused_total",
+            "Connections answered 503 at the connection cap.",
+            self.refused_connections.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "webhook_accept_errors_total",
+            "Errors accepting a connection (file descriptors exhausted, for one).",
+            self.accept_errors.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "webhook_instances_refused_total",
+            "PUTs answered 503 because the mailbox slot budget was full.",
+            self.over_budget_slots.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "webhook_unauthorized_total",
+            "Mutating requests answered 401.",
+            self.unauthorized.load(Relaxed),
         );
         counter(
             &mut out,
@@ -318,7 +393,9 @@ mod tests {
         m.observe_request(Route::PostEvent, 202, Duration::from_micros(30));
         m.observe_request(Route::PostEvent, 429, Duration::from_millis(3));
         m.observe_request(Route::PostEvent, 202, Duration::from_secs(60));
-        let text = m.render(0, 0);
+        let bytes = Budget::new("bytes", 10);
+        let slots = Budget::new("slots", 20);
+        let text = m.render(0, 0, [&bytes, &slots]);
         let line = |needle: &str| {
             text.lines()
                 .find(|l| l.starts_with(needle))

@@ -11,7 +11,7 @@
 use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -19,8 +19,28 @@ use channel_registry::{CapacityError, Receiver, Registry};
 use futures_util::FutureExt as _;
 use tokio_util::task::TaskTracker;
 
+use crate::budget::{Budget, Charge};
 use crate::metrics::Metrics;
 use crate::{Config, EventHandler, Summary};
+
+/// A buffered event: its body, and the bytes it holds of
+/// [`Config::max_buffered_bytes`] until its handler has run.
+#[derive(Debug)]
+pub(crate) struct Event {
+    pub(crate) id: u64,
+    pub(crate) body: Bytes,
+    pub(crate) charge: Charge,
+}
+
+impl Event {
+    /// What a mailbox slot of events allocates (see `MAILBOX_SLOT_BYTES`):
+    /// the event and the channel's 8-byte stamp, rounded to the event's
+    /// alignment.
+    pub(crate) const SLOT_BYTES: usize = {
+        let align = std::mem::align_of::<Event>();
+        (std::mem::size_of::<Event>() + 8).div_ceil(align) * align
+    };
+}
 
 /// One instance's state: the generation's number and its worker's counters.
 #[derive(Debug, Default)]
@@ -32,6 +52,14 @@ pub(crate) struct Instance {
     pub(crate) processed: AtomicU64,
     /// Events whose handler panicked (the worker carries on).
     pub(crate) failed: AtomicU64,
+}
+
+/// Why a `PUT` was refused.
+#[derive(Debug)]
+pub(crate) enum SetError {
+    Capacity(CapacityError),
+    /// The capacity does not fit in what is left of the slot budget.
+    NoSlots,
 }
 
 /// What a `PUT` did.
@@ -47,8 +75,16 @@ pub(crate) struct SetOutcome {
 /// The daemon's shared state.
 pub(crate) struct State {
     pub(crate) config: Config,
-    pub(crate) registry: Registry<u64, Bytes, Instance>,
+    pub(crate) registry: Registry<u64, Event, Instance>,
     pub(crate) metrics: Metrics,
+    /// Bytes of buffered event bodies ([`Config::max_buffered_bytes`]).
+    pub(crate) bytes: Arc<Budget>,
+    /// Mailbox slots of all generations ([`Config::max_mailbox_slots`]).
+    pub(crate) slots: Arc<Budget>,
+    /// Set when shutdown begins: `/readyz` answers 503 from then on.
+    pub(crate) draining: AtomicBool,
+    /// Numbers the accepted events (the `event_id` of a 202).
+    events: AtomicU64,
     handler: EventHandler,
     workers: TaskTracker,
     generations: AtomicU64,
@@ -68,13 +104,17 @@ impl fmt::Debug for State {
 impl State {
     pub(crate) fn new(config: Config, handler: EventHandler) -> Self {
         State {
-            config,
             registry: Registry::new(),
             metrics: Metrics::default(),
+            bytes: Budget::new("bytes", config.max_buffered_bytes),
+            slots: Budget::new("slots", config.max_mailbox_slots),
+            draining: AtomicBool::new(false),
+            events: AtomicU64::new(0),
             handler,
             workers: TaskTracker::new(),
             generations: AtomicU64::new(0),
             started: Instant::now(),
+            config,
         }
     }
 
@@ -84,7 +124,8 @@ impl State {
         self: &Arc<Self>,
         id: u64,
         capacity: usize,
-    ) -> Result<SetOutcome, CapacityError> {
+    ) -> Result<SetOutcome, SetError> {
+        let slots = self.slots.charge(capacity).ok_or(SetError::NoSlots)?;
         let generation = self.generations.fetch_add(1, Relaxed) + 1;
         let instance = Instance {
             generation,
@@ -93,7 +134,7 @@ impl State {
         let created = self
             .registry
             .set_with(id, capacity, instance)
-            .map_err(|refused| refused.error)?;
+            .map_err(|refused| SetError::Capacity(refused.error))?;
         let replaced = created.replaced.as_ref().map(|old| old.state().generation);
         let is_new = replaced.is_none();
         let counter = if is_new {
@@ -107,6 +148,7 @@ impl State {
             state: Arc::clone(self),
             id,
             rx: created.receiver,
+            _slots: slots,
         };
         self.workers.spawn(worker.run());
         Ok(SetOutcome {
@@ -115,6 +157,14 @@ impl State {
             replaced,
             capacity,
         })
+    }
+
+    /// An accepted event's body as a buffered event, if the byte budget
+    /// has room for it.
+    pub(crate) fn event(&self, body: Bytes) -> Option<Event> {
+        let charge = self.bytes.charge(body.len())?;
+        let id = self.events.fetch_add(1, Relaxed) + 1;
+        Some(Event { id, body, charge })
     }
 
     /// `DELETE /instances/{id}`.
@@ -183,7 +233,14 @@ impl State {
 struct Worker {
     state: Arc<State>,
     id: u64,
-    rx: Receiver<Bytes, Instance>,
+    rx: Receiver<Event, Instance>,
+    /// The mailbox's slots of [`Config::max_mailbox_slots`]: held until
+    /// the worker has drained its closed mailbox and exits. The buffer is
+    /// freed through the registry's reclamation soon after, once no
+    /// thread can still reach the retired generation (a few retired
+    /// mailboxes per runtime thread may wait for that: see
+    /// `channel_registry::reclaim`).
+    _slots: Charge,
 }
 
 impl Worker {
@@ -193,9 +250,12 @@ impl Worker {
             // A panicking handler costs its event, not the instance: were
             // the worker to die, its receiver would be dropped and the id
             // would refuse every event until replaced.
-            let handled = AssertUnwindSafe((self.state.handler)(self.id, event))
+            let Event { body, charge, .. } = event;
+            let handled = AssertUnwindSafe((self.state.handler)(self.id, body))
                 .catch_unwind()
                 .await;
+            // The event's bytes count until its handler returned.
+            drop(charge);
             let (mine, total) = match handled {
                 Ok(()) => (&rx.state().processed, &metrics.processed),
                 Err(_panic) => (&rx.state().failed, &metrics.failed),

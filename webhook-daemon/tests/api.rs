@@ -333,14 +333,22 @@ async fn get_after_put_never_sees_an_older_generation() {
             ),
         }
     }
-    assert_eq!(first.len(), 1, "one PUT created the id, the others replaced it");
+    assert_eq!(
+        first.len(),
+        1,
+        "one PUT created the id, the others replaced it"
+    );
     let mut position = HashMap::new();
     let mut at = Some(first[0]);
     while let Some(generation) = at {
         assert!(position.insert(generation, position.len()).is_none());
         at = next.get(&generation).copied();
     }
-    assert_eq!(position.len(), puts.len(), "the replacements form one chain");
+    assert_eq!(
+        position.len(),
+        puts.len(),
+        "the replacements form one chain"
+    );
     for &(mine, _, seen) in &puts {
         assert!(
             position[&seen] >= position[&mine],

@@ -39,9 +39,13 @@ struct Daemon {
 impl Daemon {
     /// Starts the binary on an ephemeral port; the address is read from the
     /// line it prints.
-    fn start(work_ms: u32) -> Daemon {
+    fn start(work_ms: u32, extra: &[&str]) -> Daemon {
         let mut child = Command::new(env!("CARGO_BIN_EXE_webhook-daemon"))
             .args(["--listen", "127.0.0.1:0", "--work-ms", &work_ms.to_string()])
+            .args(extra)
+            // The environment must not change the flags' defaults here.
+            .env_remove("WEBHOOK_LOG_FORMAT")
+            .env_remove("WEBHOOK_LOG")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -95,7 +99,7 @@ impl Daemon {
 fn shuts_down_on(signal: &str) {
     // 50 ms per event: the events are still buffered when the signal comes
     // (the summary says how many), and are processed before the exit either way.
-    let daemon = Daemon::start(50);
+    let daemon = Daemon::start(50, &[]);
     assert_eq!(request(daemon.addr, "PUT", "/instances/1", ""), 201);
     let mut accepted = 0;
     for n in 0..5 {
@@ -113,7 +117,8 @@ fn shuts_down_on(signal: &str) {
     daemon.signal(signal);
     let (success, out, log) = daemon.wait();
     assert!(success, "exit status; stdout:\n{out}\nstderr:\n{log}");
-    assert!(log.contains("shutting down"), "{log}");
+    assert!(log.contains("shutdown signal received"), "{log}");
+    assert!(log.contains("listener closed"), "{log}");
     assert!(!log.contains("panicked"), "{log}");
     assert!(
         out.contains(&format!("{accepted} accepted, {accepted} processed")),
@@ -131,4 +136,57 @@ fn sigterm_drains_and_prints_the_summary() {
 #[test]
 fn sigint_drains_and_prints_the_summary() {
     shuts_down_on("INT");
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_and_options_read_the_environment() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_webhook-daemon"))
+        .args(["--listen", "127.0.0.1:0"])
+        .env("WEBHOOK_LOG_FORMAT", "json")
+        .env("WEBHOOK_SHUTDOWN_DELAY_MS", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the daemon");
+    let daemon = {
+        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut line = String::new();
+        stderr.read_line(&mut line).expect("read stderr");
+        let log: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        assert_eq!(log["level"], "INFO", "{log}");
+        let message = log["fields"]["message"].as_str().expect("a message");
+        assert!(message.starts_with("listening on http://"), "{log}");
+        let addr = message
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {message:?}"));
+        Daemon {
+            child,
+            addr,
+            stderr,
+        }
+    };
+    assert_eq!(request(daemon.addr, "GET", "/healthz", ""), 200);
+    daemon.signal("TERM");
+    let (success, _out, log) = daemon.wait();
+    assert!(success, "{log}");
+    for line in log.lines() {
+        let parsed: Result<serde_json::Value, _> = serde_json::from_str(line);
+        assert!(parsed.is_ok(), "not a JSON log line: {line:?}");
+    }
+    assert!(log.contains("shutdown signal received"), "{log}");
+}
+
+#[test]
+fn a_bad_option_is_refused_before_serving() {
+    let out = Command::new(env!("CARGO_BIN_EXE_webhook-daemon"))
+        .args(["--listen", "127.0.0.1:0", "--request-timeout-ms", "5000"])
+        .output()
+        .expect("run the daemon");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("must exceed the longest wait"), "{err}");
 }

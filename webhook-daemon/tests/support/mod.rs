@@ -1,8 +1,32 @@
 //! What the loopback tests without an HTTP client library share: one raw
 //! HTTP/1.1 request per connection.
 
+#![allow(dead_code)] // each test binary uses a part
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+/// An answer: status, head (status line and headers) and body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl Answer {
+    /// The value of header `name` (case-insensitive), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {self:?}"))
+    }
+}
 
 /// One request on a fresh connection (`Connection: close`): the status and
 /// the body.
@@ -12,12 +36,34 @@ pub async fn request(
     path: &str,
     body: &str,
 ) -> (u16, String) {
+    let answer = request_with(addr, method, path, &[], body).await;
+    (answer.status, answer.body)
+}
+
+/// One request with extra `headers` on a fresh connection.
+pub async fn request_with(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Answer {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    head.push_str(body);
     stream.write_all(head.as_bytes()).await.expect("write");
+    read_answer(&mut stream).await
+}
+
+/// Reads a whole answer until the server closes the connection.
+pub async fn read_answer(stream: &mut TcpStream) -> Answer {
     let mut response = String::new();
     stream.read_to_string(&mut response).await.expect("read");
     let status = response
@@ -25,6 +71,10 @@ pub async fn request(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status in {response:?}"));
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-    (status, body)
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    Answer {
+        status,
+        head: head.to_string(),
+        body: body.to_string(),
+    }
 }
