@@ -21,6 +21,7 @@ use serde_json::json;
 use subtle::ConstantTimeEq as _;
 use tower_http::timeout::{TimeoutError, TimeoutLayer};
 
+use crate::cluster::PostError;
 use crate::metrics::{Route, SendOutcome};
 use crate::state::{SetError, State};
 
@@ -201,6 +202,30 @@ async fn put_instance(
             state.config.max_capacity
         )));
     }
+    if let Some(cluster) = state.cluster.get() {
+        // The table decides; the instance is created locally by the owner
+        // of the id's shard when its first event arrives.
+        let put = cluster.put(id, capacity).await.map_err(unavailable)?;
+        let counter = if put.replaced.is_none() {
+            &state.metrics.created
+        } else {
+            &state.metrics.replaced
+        };
+        counter.fetch_add(1, Relaxed);
+        let status = if put.replaced.is_none() {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        let info = json!({
+            "id": id,
+            "generation": put.generation,
+            "capacity": capacity,
+            "created": put.replaced.is_none(),
+            "replaced_generation": put.replaced,
+        });
+        return Ok((status, Json(info)).into_response());
+    }
     if state.registry.len() >= state.config.max_instances && !state.registry.contains(&id) {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -245,7 +270,17 @@ async fn delete_instance(
     path: Result<Path<String>, PathRejection>,
 ) -> ApiResult<StatusCode> {
     let id = parse_id(path)?;
-    if state.delete_instance(id) {
+    let deleted = match state.cluster.get() {
+        Some(cluster) => {
+            let deleted = cluster.delete(id).await.map_err(unavailable)?;
+            if deleted {
+                state.metrics.deleted.fetch_add(1, Relaxed);
+            }
+            deleted
+        }
+        None => state.delete_instance(id),
+    };
+    if deleted {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::no_instance(id))
@@ -281,17 +316,34 @@ async fn post_event(
         }
     };
 
+    if let Some(cluster) = state.cluster.get() {
+        let body = read_body(request.into_body(), state.config.max_body_bytes).await?;
+        let (outcome, answer) = match cluster.post(id, body).await {
+            Ok(event_id) => (SendOutcome::Accepted, Ok(accepted(event_id))),
+            Err(PostError::NoSuchId) => (SendOutcome::NoSuchId, Err(ApiError::no_instance(id))),
+            Err(PostError::Full) => (
+                SendOutcome::Full,
+                Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("the stored backlog of instance {id} is full"),
+                )
+                .retry_after(state.config.retry_after_secs)),
+            ),
+            Err(PostError::Unavailable(e)) => (SendOutcome::Closed, Err(unavailable(e))),
+        };
+        state.metrics.count_send(outcome);
+        return answer;
+    }
     // The lookup that separates 404 from 410; before the body is read.
     if !state.registry.contains(&id) {
         state.metrics.count_send(SendOutcome::NoSuchId);
         return Err(ApiError::no_instance(id));
     }
     let body = read_body(request.into_body(), state.config.max_body_bytes).await?;
-    let Some(event) = state.event(body) else {
+    let Some((event_id, event)) = state.event(body) else {
         state.metrics.count_send(SendOutcome::OverBudget);
         return Err(bytes_budget_full(&state));
     };
-    let event_id = event.id;
 
     let outcome = match wait {
         None => match state.registry.try_send(&id, event) {
@@ -317,13 +369,7 @@ async fn post_event(
     state.metrics.count_send(outcome);
     let retry = state.config.retry_after_secs;
     match outcome {
-        SendOutcome::Accepted => {
-            // Written directly: `Json(json!(..))` builds and frees a map
-            // per post, which cost about 8% of the daemon's post rate.
-            let body = format!("{{\"event_id\":{event_id}}}");
-            let json = [(header::CONTENT_TYPE, "application/json")];
-            Ok((StatusCode::ACCEPTED, json, body).into_response())
-        }
+        SendOutcome::Accepted => Ok(accepted(event_id)),
         SendOutcome::OverBudget => Err(bytes_budget_full(&state)),
         SendOutcome::Full => Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -345,6 +391,20 @@ async fn post_event(
             format!("instance {id} has no worker; set it again"),
         )),
     }
+}
+
+/// A 202 with its event id.
+fn accepted(event_id: u64) -> Response {
+    // Written directly: `Json(json!(..))` builds and frees a map per post,
+    // which cost about 8% of the daemon's post rate.
+    let body = format!("{{\"event_id\":{event_id}}}");
+    let json = [(header::CONTENT_TYPE, "application/json")];
+    (StatusCode::ACCEPTED, json, body).into_response()
+}
+
+/// A 503 for a cluster operation that NATS did not complete.
+fn unavailable(message: String) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message).retry_after(1)
 }
 
 /// The 503 of a `POST` whose body does not fit in the byte budget.
@@ -384,10 +444,10 @@ async fn read_body(body: Body, max: usize) -> ApiResult<Bytes> {
             format!("body over {max} bytes"),
         )
     };
-    if let Some(len) = axum::body::HttpBody::size_hint(&body).exact() {
-        if len > max as u64 {
-            return Err(too_large());
-        }
+    if let Some(len) = axum::body::HttpBody::size_hint(&body).exact()
+        && len > max as u64
+    {
+        return Err(too_large());
     }
     match Limited::new(body, max).collect().await {
         // A copy: the collected `Bytes` may be a slice of the connection's
@@ -444,7 +504,14 @@ async fn list_instances(
     if from > to {
         return Err(ApiError::bad_request("from must not exceed to"));
     }
-    let mut ids: Vec<u64> = state.registry.ids_in(from..=to).take(limit + 1).collect();
+    let mut ids: Vec<u64> = match state.cluster.get() {
+        Some(cluster) => {
+            let mut ids = cluster.ids(from, to).await.map_err(unavailable)?;
+            ids.truncate(limit + 1);
+            ids
+        }
+        None => state.registry.ids_in(from..=to).take(limit + 1).collect(),
+    };
     let next = if ids.len() > limit { ids.pop() } else { None };
     Ok(Json(json!({ "ids": ids, "next": next })))
 }
@@ -455,6 +522,30 @@ async fn get_instance(
     path: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<InstanceInfo>> {
     let id = parse_id(path)?;
+    if let Some(cluster) = state.cluster.get() {
+        // The table's generation; the counts are this replica's local
+        // instance of that generation, if it owns the id's shard (0 else).
+        let (entry, _) = cluster
+            .get(id)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| ApiError::no_instance(id))?;
+        let local = state
+            .registry
+            .sender(&id)
+            .filter(|m| m.state().generation == entry.generation);
+        let count = |f: fn(&crate::state::Instance) -> &AtomicU64| {
+            local.as_ref().map_or(0, |m| f(m.state()).load(Relaxed))
+        };
+        return Ok(Json(InstanceInfo {
+            id,
+            generation: entry.generation,
+            depth: local.as_ref().map_or(0, |m| m.len()),
+            capacity: entry.capacity,
+            processed: count(|i| &i.processed),
+            failed: count(|i| &i.failed),
+        }));
+    }
     // The id's current generation, with its counters (its state): one
     // lookup, so depth, capacity and counters all describe one instance.
     let mailbox = state
@@ -475,9 +566,12 @@ async fn get_instance(
 /// `GET /metrics`: Prometheus text format 0.0.4.
 async fn metrics(AxumState(state): AppState) -> Response {
     let budgets = [&*state.bytes, &*state.slots];
-    let text = state
+    let mut text = state
         .metrics
         .render(state.registry.len(), state.buffered(), budgets);
+    if let Some(cluster) = state.cluster.get() {
+        text.push_str(&cluster.metrics.render());
+    }
     (
         [(
             header::CONTENT_TYPE,

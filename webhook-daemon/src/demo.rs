@@ -232,7 +232,7 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -719,6 +719,7 @@ mod tests {
                 gone: 0,
                 closed: 0,
                 instances_left: 0,
+                cluster: false,
             },
             peak_rss_kib: None,
         }

@@ -72,6 +72,17 @@
 //! (`Registry::set_with`), so `GET /instances/{id}` reads them from the
 //! registry: there is no second map.
 //!
+//! # Cluster mode
+//!
+//! With [`Config::cluster`] set, the daemon is one replica of a cluster
+//! sharing a NATS JetStream server: the instance table is a key-value
+//! bucket written with revision checks (so `PUT` and `DELETE` stay
+//! linearizable per id across replicas), a 202 is sent once JetStream
+//! stored the event, and each shard of ids is leased to one replica, whose
+//! registry holds its instances and whose workers ack each event after its
+//! handler ran (at least once across failover). [`ClusterConfig`] and the
+//! README describe the protocol, its linearization points and its bounds.
+//!
 //! # Use as a library
 //!
 //! [`Daemon`] builds the state; [`Daemon::serve`] runs the HTTP server on
@@ -92,6 +103,7 @@
 
 mod api;
 mod budget;
+mod cluster;
 mod metrics;
 mod serve;
 mod state;
@@ -104,6 +116,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+pub use cluster::ClusterConfig;
 pub use metrics::SendOutcome;
 
 /// What a worker does with one event: `(instance id, body)`.
@@ -180,6 +193,9 @@ pub struct Config {
     /// event at INFO, target `tower_http::trace`. Off by default: at tens
     /// of thousands of requests a second, the log costs throughput.
     pub access_log: bool,
+    /// Cluster mode: join the replicas sharing this NATS JetStream server
+    /// (see [`ClusterConfig`]). `None`, the default, is the single process.
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// The token of [`Config::auth_token`]; its `Debug` does not show it.
@@ -233,6 +249,7 @@ impl Default for Config {
             max_header_bytes: 16 * 1024,
             auth_token: None,
             access_log: false,
+            cluster: None,
         }
     }
 }
@@ -290,13 +307,21 @@ pub struct Summary {
     /// Instances still registered or workers still running after the drain
     /// (0 unless a worker hung).
     pub instances_left: usize,
+    /// Cluster mode: `accepted` counts the events this replica stored (its
+    /// 202s) and `processed` those it handled, whichever replica stored
+    /// them; the two need not match.
+    pub cluster: bool,
 }
 
 impl Summary {
     /// Whether every accepted event reached the handler (processed, or
-    /// failed by a panicking handler) and every worker cleaned up.
+    /// failed by a panicking handler) and every worker cleaned up. In
+    /// cluster mode, whether every event this replica took from JetStream
+    /// was handled (and so acknowledged) before it exited: what it did not
+    /// take stays stored for the other replicas.
     pub fn nothing_lost(&self) -> bool {
-        self.accepted == self.processed + self.failed && self.instances_left == 0
+        let handled = self.cluster || self.accepted == self.processed + self.failed;
+        handled && self.instances_left == 0
     }
 }
 
@@ -325,7 +350,12 @@ impl fmt::Display for Summary {
             self.gone,
             self.closed
         )?;
-        if self.nothing_lost() {
+        if self.cluster && self.nothing_lost() {
+            write!(
+                f,
+                "  nothing lost here: every event this replica took from JetStream was handled and acknowledged; the rest stays stored"
+            )
+        } else if self.nothing_lost() {
             write!(f, "  nothing lost: every accepted event reached its worker")
         } else {
             write!(
@@ -409,7 +439,26 @@ impl Daemon {
     {
         serve::check(&self.state.config)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let owner = match &self.state.config.cluster {
+            None => None,
+            Some(config) => {
+                let cluster = cluster::Cluster::connect(config.clone())
+                    .await
+                    .map_err(std::io::Error::other)?;
+                let _ = self.state.cluster.set(Arc::clone(&cluster));
+                let stop = tokio_util::sync::CancellationToken::new();
+                let task = cluster::attach(&self.state, cluster, stop.clone());
+                tracing::info!(replica = %config.replica, "cluster: joined");
+                Some((stop, task))
+            }
+        };
         serve::serve(&self.state, self.router(), listener, shutdown).await?;
+        if let Some((stop, task)) = owner {
+            // Give the shards back (their consumers stop) before the local
+            // mailboxes drain: their workers ack what they hold.
+            stop.cancel();
+            let _ = task.await;
+        }
         Ok(self.drain().await)
     }
 

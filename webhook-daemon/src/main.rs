@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use demo::DemoConfig;
-use webhook_daemon::{BearerToken, Config, Daemon, shutdown_signal};
+use webhook_daemon::{BearerToken, ClusterConfig, Config, Daemon, shutdown_signal};
 
 /// A Go webhook daemon, rebuilt on channel-registry.
 ///
@@ -102,6 +102,43 @@ struct Args {
     /// Log every request (method, path, status, latency) at INFO.
     #[arg(long, env = "WEBHOOK_ACCESS_LOG")]
     access_log: bool,
+
+    /// Cluster mode: the NATS server (JetStream on) that replicas share,
+    /// e.g. nats://127.0.0.1:4222. Without it, one process holds everything.
+    #[arg(long, env = "WEBHOOK_NATS")]
+    nats: Option<String>,
+
+    /// Cluster mode: this replica's name, unique in the cluster (default:
+    /// made from the process id).
+    #[arg(long, env = "WEBHOOK_REPLICA")]
+    replica: Option<String>,
+
+    /// Cluster mode: the prefix of the buckets, stream and subjects; one
+    /// cluster per prefix.
+    #[arg(long, env = "WEBHOOK_CLUSTER_PREFIX", default_value = "webhook")]
+    cluster_prefix: String,
+
+    /// Cluster mode: shards the ids map to (every replica must agree).
+    #[arg(long, env = "WEBHOOK_SHARDS", default_value_t = 16)]
+    shards: u32,
+
+    /// Cluster mode: lifetime of a shard lease, renewed every third of it.
+    #[arg(long, env = "WEBHOOK_LEASE_MS", default_value_t = 3000)]
+    lease_ms: u64,
+
+    /// Cluster mode: how long a delivered event may stay unacknowledged
+    /// before it is delivered again.
+    #[arg(long, env = "WEBHOOK_ACK_WAIT_MS", default_value_t = 10_000)]
+    ack_wait_ms: u64,
+
+    /// Cluster mode: most stored, unhandled events per instance (beyond: 429).
+    #[arg(long, env = "WEBHOOK_BACKLOG", default_value_t = 1024)]
+    backlog: i64,
+
+    /// Cluster mode: publish each handled event's id on this NATS subject
+    /// before acknowledging it (for tests and audits).
+    #[arg(long, env = "WEBHOOK_AUDIT_SUBJECT")]
+    audit_subject: Option<String>,
 
     /// Demo: seconds of load.
     #[arg(long, env = "WEBHOOK_DEMO_SECONDS", default_value_t = 10.0)]
@@ -200,6 +237,19 @@ fn main() -> ExitCode {
         drain_timeout: Duration::from_millis(args.drain_timeout_ms),
         auth_token,
         access_log: args.access_log,
+        cluster: args.nats.as_ref().map(|url| {
+            let mut cluster = ClusterConfig::new(url.clone());
+            cluster.prefix = args.cluster_prefix.clone();
+            if let Some(replica) = &args.replica {
+                cluster.replica = replica.clone();
+            }
+            cluster.shards = args.shards;
+            cluster.lease = Duration::from_millis(args.lease_ms);
+            cluster.ack_wait = Duration::from_millis(args.ack_wait_ms);
+            cluster.backlog = args.backlog;
+            cluster.audit_subject = args.audit_subject.clone();
+            cluster
+        }),
         ..Config::default()
     };
     if config.default_capacity == 0 || config.default_capacity > config.max_capacity {

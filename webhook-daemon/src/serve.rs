@@ -206,5 +206,21 @@ pub(crate) fn check(config: &Config) -> Result<(), String> {
     if config.max_connections == 0 {
         return Err("the connection cap must be at least 1".into());
     }
+    if let Some(cluster) = &config.cluster {
+        if cluster.shards == 0 || cluster.lease < Duration::from_millis(300) || cluster.backlog < 1
+        {
+            return Err("cluster mode needs at least 1 shard, a lease of at least 300 ms and a backlog of at least 1".into());
+        }
+        let name_ok = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if !name_ok(&cluster.prefix) || !name_ok(&cluster.replica) {
+            return Err(
+                "the cluster prefix and the replica name take letters, digits, '-' and '_'".into(),
+            );
+        }
+    }
     Ok(())
 }

@@ -12,7 +12,7 @@ use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use channel_registry::{CapacityError, Receiver, Registry};
@@ -27,9 +27,11 @@ use crate::{Config, EventHandler, Summary};
 /// [`Config::max_buffered_bytes`] until its handler has run.
 #[derive(Debug)]
 pub(crate) struct Event {
-    pub(crate) id: u64,
     pub(crate) body: Bytes,
     pub(crate) charge: Charge,
+    /// Cluster mode: the stored event to acknowledge once handled (boxed:
+    /// a mailbox slot pays 8 bytes for it, in either mode).
+    pub(crate) delivery: Option<Box<crate::cluster::Delivery>>,
 }
 
 impl Event {
@@ -85,6 +87,8 @@ pub(crate) struct State {
     pub(crate) draining: AtomicBool,
     /// Numbers the accepted events (the `event_id` of a 202).
     events: AtomicU64,
+    /// Cluster mode: this replica's handles, set before serving.
+    pub(crate) cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
     handler: EventHandler,
     workers: TaskTracker,
     generations: AtomicU64,
@@ -110,6 +114,7 @@ impl State {
             slots: Budget::new("slots", config.max_mailbox_slots),
             draining: AtomicBool::new(false),
             events: AtomicU64::new(0),
+            cluster: std::sync::OnceLock::new(),
             handler,
             workers: TaskTracker::new(),
             generations: AtomicU64::new(0),
@@ -127,6 +132,24 @@ impl State {
     ) -> Result<SetOutcome, SetError> {
         let slots = self.slots.charge(capacity).ok_or(SetError::NoSlots)?;
         let generation = self.generations.fetch_add(1, Relaxed) + 1;
+        let outcome = self.install(id, capacity, generation, slots)?;
+        let counter = if outcome.created {
+            &self.metrics.created
+        } else {
+            &self.metrics.replaced
+        };
+        counter.fetch_add(1, Relaxed);
+        Ok(outcome)
+    }
+
+    /// Installs generation `generation` of `id` with its worker.
+    fn install(
+        self: &Arc<Self>,
+        id: u64,
+        capacity: usize,
+        generation: u64,
+        slots: Charge,
+    ) -> Result<SetOutcome, SetError> {
         let instance = Instance {
             generation,
             ..Instance::default()
@@ -136,13 +159,6 @@ impl State {
             .set_with(id, capacity, instance)
             .map_err(|refused| SetError::Capacity(refused.error))?;
         let replaced = created.replaced.as_ref().map(|old| old.state().generation);
-        let is_new = replaced.is_none();
-        let counter = if is_new {
-            &self.metrics.created
-        } else {
-            &self.metrics.replaced
-        };
-        counter.fetch_add(1, Relaxed);
         let capacity = created.receiver.capacity();
         let worker = Worker {
             state: Arc::clone(self),
@@ -152,19 +168,107 @@ impl State {
         };
         self.workers.spawn(worker.run());
         Ok(SetOutcome {
-            created: is_new,
+            created: replaced.is_none(),
             generation,
             replaced,
             capacity,
         })
     }
 
-    /// An accepted event's body as a buffered event, if the byte budget
-    /// has room for it.
-    pub(crate) fn event(&self, body: Bytes) -> Option<Event> {
+    /// Cluster mode, on the owner of the id's shard: makes `generation`
+    /// (the table's, `capacity`) the local instance of `id`, unless the
+    /// local one is already as new. Waits for room in the slot budget.
+    pub(crate) async fn set_local_instance(
+        self: &Arc<Self>,
+        id: u64,
+        capacity: usize,
+        generation: u64,
+    ) {
+        let slots = loop {
+            if let Some(slots) = self.slots.charge(capacity) {
+                break slots;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        // Two deliveries, or a delivery and the table's watcher, may race
+        // to install one generation: the registry's `register`-like check
+        // is the generation comparison here, and a lost race only replaces
+        // an equal generation by an equal one.
+        let current = self.registry.with_state(&id, |i| i.generation);
+        if current.is_some_and(|g| g >= generation) {
+            return;
+        }
+        if let Err(e) = self.install(id, capacity, generation, slots) {
+            tracing::warn!(id, generation, error = ?e, "cluster: cannot install an instance");
+        }
+    }
+
+    /// Cluster mode: moves a stored event into the local mailbox of
+    /// `generation`, or, if that generation is no longer the local one, to
+    /// a retired-generation worker. Waits for room in the byte budget and
+    /// in the mailbox.
+    pub(crate) async fn deliver(
+        self: &Arc<Self>,
+        id: u64,
+        generation: u64,
+        delivery: crate::cluster::Delivery,
+    ) {
+        let body = delivery.message.payload.clone();
+        let charge = loop {
+            if let Some(charge) = self.bytes.charge(body.len()) {
+                break charge;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let event = Event {
+            body,
+            charge,
+            delivery: Some(Box::new(delivery)),
+        };
+        let event = match self.registry.sender(&id) {
+            Some(mailbox) if mailbox.state().generation == generation => {
+                match mailbox.send_async(event).await {
+                    Ok(()) => return,
+                    // Replaced or deleted while the event waited.
+                    Err(refused) => refused.into_inner(),
+                }
+            }
+            _ => event,
+        };
+        let state = Arc::clone(self);
+        self.workers.spawn(async move {
+            let Event { body, delivery, .. } = event;
+            let handled = AssertUnwindSafe((state.handler)(id, body))
+                .catch_unwind()
+                .await;
+            let total = if handled.is_ok() {
+                &state.metrics.processed
+            } else {
+                &state.metrics.failed
+            };
+            total.fetch_add(1, Relaxed);
+            if let Some(delivery) = delivery {
+                delivery
+                    .cluster
+                    .metrics
+                    .retired_events
+                    .fetch_add(1, Relaxed);
+                (*delivery).finish().await;
+            }
+        });
+    }
+
+    /// An accepted event's body as a buffered event, with its event id,
+    /// if the byte budget has room for it.
+    pub(crate) fn event(&self, body: Bytes) -> Option<(u64, Event)> {
         let charge = self.bytes.charge(body.len())?;
         let id = self.events.fetch_add(1, Relaxed) + 1;
-        Some(Event { id, body, charge })
+        let event = Event {
+            body,
+            charge,
+            delivery: None,
+        };
+        Some((id, event))
     }
 
     /// `DELETE /instances/{id}`.
@@ -225,6 +329,7 @@ impl State {
             gone: m.sends(crate::SendOutcome::Gone),
             closed: m.sends(crate::SendOutcome::Closed),
             instances_left: self.registry.len() + self.workers.len(),
+            cluster: self.cluster.get().is_some(),
         }
     }
 }
@@ -250,12 +355,19 @@ impl Worker {
             // A panicking handler costs its event, not the instance: were
             // the worker to die, its receiver would be dropped and the id
             // would refuse every event until replaced.
-            let Event { body, charge, .. } = event;
+            let Event {
+                body,
+                charge,
+                delivery,
+            } = event;
             let handled = AssertUnwindSafe((self.state.handler)(self.id, body))
                 .catch_unwind()
                 .await;
             // The event's bytes count until its handler returned.
             drop(charge);
+            if let Some(delivery) = delivery {
+                (*delivery).finish().await;
+            }
             let (mine, total) = match handled {
                 Ok(()) => (&rx.state().processed, &metrics.processed),
                 Err(_panic) => (&rx.state().failed, &metrics.failed),

@@ -48,7 +48,21 @@ pub async fn request_with(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Answer {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    try_request_with(addr, method, path, headers, body)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+/// [`request_with`], with an error instead of a panic if the connection
+/// fails or closes without an answer.
+pub async fn try_request_with(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<Answer> {
+    let mut stream = TcpStream::connect(addr).await?;
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -58,23 +72,18 @@ pub async fn request_with(
     }
     head.push_str("\r\n");
     head.push_str(body);
-    stream.write_all(head.as_bytes()).await.expect("write");
-    read_answer(&mut stream).await
-}
-
-/// Reads a whole answer until the server closes the connection.
-pub async fn read_answer(stream: &mut TcpStream) -> Answer {
+    stream.write_all(head.as_bytes()).await?;
     let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("read");
+    stream.read_to_string(&mut response).await?;
     let status = response
         .split(' ')
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {response:?}"));
+        .ok_or_else(|| std::io::Error::other(format!("no status in {response:?}")))?;
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    Answer {
+    Ok(Answer {
         status,
         head: head.to_string(),
         body: body.to_string(),
-    }
+    })
 }
