@@ -317,3 +317,19 @@ async fn readiness_turns_false_while_draining_and_health_stays_true() {
         "the listener is closed after the delay"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_head_over_the_limit_is_answered_431_and_closed() {
+    let config = Config {
+        max_header_bytes: 16 * 1024,
+        ..Config::default()
+    };
+    let server = Server::start(Daemon::new(config)).await;
+    let big = "a".repeat(20 * 1024);
+    let answer = request_with(server.addr, "GET", "/healthz", &[("X-Big", &big)], "").await;
+    assert_eq!(answer.status, 431, "{answer:?}");
+    let small = "a".repeat(4 * 1024);
+    let answer = request_with(server.addr, "GET", "/healthz", &[("X-Small", &small)], "").await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    server.shutdown().await;
+}
