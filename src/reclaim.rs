@@ -259,7 +259,10 @@ pub(crate) fn tear_down_some() {
 
 /// Releases everything on this thread's ready list and in the overflow,
 /// one at a time (a release may make more ready), then gives back the
-/// list's buffer: a quiet moment leaves no memory behind.
+/// list's buffer and, if it is empty, the overflow's: a quiet moment leaves
+/// no memory behind. (The overflow's buffer kept its capacity after a burst
+/// had been drained: the soak's heap check saw 1,024 bytes left behind in
+/// about one run in twelve.)
 fn tear_down_all() {
     loop {
         let next = match READY.try_with(|list| list.0.try_borrow_mut().ok()?.pop_front()) {
@@ -282,6 +285,10 @@ fn tear_down_all() {
             }
         }
     });
+    let mut overflow = sync::lock(&OVERFLOW.list);
+    if overflow.is_empty() {
+        overflow.shrink_to_fit();
+    }
 }
 
 /// Frees retired channels that no thread can reach any more, now.
