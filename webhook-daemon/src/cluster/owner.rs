@@ -200,7 +200,9 @@ async fn live_replicas(cluster: &Cluster) -> u32 {
     live
 }
 
-/// Pulls the shard's events until `stop`.
+/// Pulls the shard's events until `stop`. The pull is made again whenever
+/// it ends or fails (the server restarted, a heartbeat was missed): the
+/// durable consumer keeps its place, so nothing is skipped.
 async fn consume(state: Arc<State>, cluster: Arc<Cluster>, shard: u32, stop: CancellationToken) {
     let name = format!("shard-{shard}");
     let config = pull::Config {
@@ -211,42 +213,47 @@ async fn consume(state: Arc<State>, cluster: Arc<Cluster>, shard: u32, stop: Can
         max_ack_pending: 4096,
         ..Default::default()
     };
-    let messages = async {
-        let consumer = cluster
-            .events
-            .get_or_create_consumer(&name, config)
-            .await
-            .map_err(|e| e.to_string())?;
-        consumer
-            .stream()
-            .max_messages_per_batch(64)
-            .heartbeat(Duration::from_secs(1))
-            .expires(Duration::from_secs(2))
-            .messages()
-            .await
-            .map_err(|e| e.to_string())
-    };
-    let mut messages = tokio::select! {
-        () = stop.cancelled() => return,
-        made = messages => match made {
-            Ok(messages) => messages,
-            Err(e) => {
-                tracing::error!(shard, error = %e, "cluster: cannot consume a shard");
-                return;
-            }
-        },
-    };
     loop {
+        let messages = async {
+            let consumer = cluster
+                .events
+                .get_or_create_consumer(&name, config.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            consumer
+                .stream()
+                .max_messages_per_batch(64)
+                .heartbeat(Duration::from_secs(1))
+                .expires(Duration::from_secs(2))
+                .messages()
+                .await
+                .map_err(|e| e.to_string())
+        };
+        let made = tokio::select! {
+            () = stop.cancelled() => return,
+            made = messages => made,
+        };
+        match made {
+            Ok(mut messages) => loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    next = messages.next() => match next {
+                        Some(Ok(message)) => deliver(&state, &cluster, message).await,
+                        Some(Err(e)) => {
+                            tracing::warn!(shard, error = %e, "cluster: pulling events; pulling again");
+                            break;
+                        }
+                        None => break,
+                    },
+                }
+            },
+            Err(e) => {
+                tracing::warn!(shard, error = %e, "cluster: cannot consume a shard; trying again")
+            }
+        }
         tokio::select! {
             () = stop.cancelled() => return,
-            next = messages.next() => match next {
-                Some(Ok(message)) => deliver(&state, &cluster, message).await,
-                Some(Err(e)) => {
-                    tracing::warn!(shard, error = %e, "cluster: pulling events");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                None => return,
-            },
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
         }
     }
 }
