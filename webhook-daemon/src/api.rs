@@ -23,7 +23,7 @@ use tower_http::timeout::{TimeoutError, TimeoutLayer};
 
 use crate::cluster::PostError;
 use crate::metrics::{Route, SendOutcome};
-use crate::state::{SetError, State};
+use crate::state::{SetError, SetOutcome, State};
 
 type AppState = AxumState<Arc<State>>;
 
@@ -202,53 +202,27 @@ async fn put_instance(
             state.config.max_capacity
         )));
     }
-    if let Some(cluster) = state.cluster.get() {
+    let outcome = match state.cluster.get() {
         // The table decides; the instance is created locally by the owner
         // of the id's shard when its first event arrives.
-        let put = cluster.put(id, capacity).await.map_err(unavailable)?;
-        let counter = if put.replaced.is_none() {
-            &state.metrics.created
-        } else {
-            &state.metrics.replaced
-        };
-        counter.fetch_add(1, Relaxed);
-        let status = if put.replaced.is_none() {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        };
-        let info = json!({
-            "id": id,
-            "generation": put.generation,
-            "capacity": capacity,
-            "created": put.replaced.is_none(),
-            "replaced_generation": put.replaced,
-        });
-        return Ok((status, Json(info)).into_response());
-    }
-    if state.registry.len() >= state.config.max_instances && !state.registry.contains(&id) {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "instance limit ({}) reached; delete some first",
-                state.config.max_instances
-            ),
-        ));
-    }
-    let outcome = state.set_instance(id, capacity).map_err(|e| match e {
-        SetError::Capacity(e) => ApiError::bad_request(e.to_string()),
-        SetError::NoSlots => {
-            state.metrics.over_budget_slots.fetch_add(1, Relaxed);
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "mailbox slot budget ({} slots) cannot hold {capacity} more; delete instances or retry later",
-                    state.slots.limit()
-                ),
-            )
-            .retry_after(state.config.retry_after_secs)
+        Some(cluster) => {
+            let put = cluster.put(id, capacity).await.map_err(unavailable)?;
+            let created = put.replaced.is_none();
+            let counter = if created {
+                &state.metrics.created
+            } else {
+                &state.metrics.replaced
+            };
+            counter.fetch_add(1, Relaxed);
+            SetOutcome {
+                created,
+                generation: put.generation,
+                replaced: put.replaced,
+                capacity,
+            }
         }
-    })?;
+        None => put_locally(&state, id, capacity)?,
+    };
     let status = if outcome.created {
         StatusCode::CREATED
     } else {
@@ -262,6 +236,34 @@ async fn put_instance(
         "replaced_generation": outcome.replaced,
     });
     Ok((status, Json(info)).into_response())
+}
+
+/// A single process's `PUT`: the instance limit, the slot budget, then
+/// the registry.
+fn put_locally(state: &Arc<State>, id: u64, capacity: usize) -> ApiResult<SetOutcome> {
+    if state.registry.len() >= state.config.max_instances && !state.registry.contains(&id) {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "instance limit ({}) reached; delete some first",
+                state.config.max_instances
+            ),
+        ));
+    }
+    state.set_instance(id, capacity).map_err(|e| match e {
+        SetError::Capacity(e) => ApiError::bad_request(e.to_string()),
+        SetError::NoSlots => {
+            state.metrics.over_budget_slots.fetch_add(1, Relaxed);
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "mailbox slot budget ({} slots) cannot hold {capacity} more; delete instances or retry later",
+                    state.slots.limit()
+                ),
+            )
+            .retry_after(state.config.retry_after_secs)
+        }
+    })
 }
 
 /// `DELETE /instances/{id}`: Go's `delete(ActiveInstances, id)`.

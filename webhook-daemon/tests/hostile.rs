@@ -16,9 +16,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{Mutex, Semaphore, oneshot};
 use tokio::task::JoinHandle;
-use webhook_daemon::{Config, Daemon, EventHandler, MAILBOX_SLOT_BYTES, Summary};
+use webhook_daemon::{Config, Daemon, MAILBOX_SLOT_BYTES, Summary};
 
 mod support;
+use support::gated_daemon;
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -45,20 +46,6 @@ fn start(
             .await
     });
     (stop, server)
-}
-
-/// A daemon whose workers wait for `gate` before each event.
-fn gated_daemon(config: Config, gate: &Arc<Semaphore>) -> Daemon {
-    let gate = Arc::clone(gate);
-    let handler: EventHandler = Arc::new(move |_, _| {
-        let gate = Arc::clone(&gate);
-        Box::pin(async move {
-            if let Ok(permit) = gate.acquire().await {
-                permit.forget();
-            }
-        })
-    });
-    Daemon::with_handler(config, handler)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

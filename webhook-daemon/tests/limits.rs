@@ -10,10 +10,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
-use webhook_daemon::{BearerToken, Config, Daemon, EventHandler, Summary};
+use webhook_daemon::{BearerToken, Config, Daemon, Summary};
 
 mod support;
-use support::{request, request_with};
+use support::{gated_daemon, request, request_with};
 
 /// Bounds every wait on the daemon.
 const HANG_GUARD: Duration = Duration::from_secs(20);
@@ -168,20 +168,6 @@ async fn connections_past_the_cap_are_answered_503_and_closed() {
     let refused: u64 = metric(&metrics, "webhook_connections_refused_total");
     assert!(refused >= 10, "{metrics}");
     server.shutdown().await;
-}
-
-/// A daemon whose workers wait for `gate` before each event.
-fn gated_daemon(config: Config, gate: &Arc<Semaphore>) -> Daemon {
-    let gate = Arc::clone(gate);
-    let handler: EventHandler = Arc::new(move |_, _| {
-        let gate = Arc::clone(&gate);
-        Box::pin(async move {
-            if let Ok(permit) = gate.acquire().await {
-                permit.forget();
-            }
-        })
-    });
-    Daemon::with_handler(config, handler)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

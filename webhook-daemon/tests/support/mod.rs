@@ -1,10 +1,29 @@
 //! What the loopback tests without an HTTP client library share: one raw
-//! HTTP/1.1 request per connection.
+//! HTTP/1.1 request per connection, and a daemon whose workers wait.
 
 #![allow(dead_code)] // each test binary uses a part
 
+use std::sync::Arc;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use webhook_daemon::{Config, Daemon, EventHandler};
+
+/// A daemon whose workers wait for a permit of `gate` before each event:
+/// events stay buffered until the test opens it.
+pub fn gated_daemon(config: Config, gate: &Arc<Semaphore>) -> Daemon {
+    let gate = Arc::clone(gate);
+    let handler: EventHandler = Arc::new(move |_, _| {
+        let gate = Arc::clone(&gate);
+        Box::pin(async move {
+            if let Ok(permit) = gate.acquire().await {
+                permit.forget();
+            }
+        })
+    });
+    Daemon::with_handler(config, handler)
+}
 
 /// An answer: status, head (status line and headers) and body.
 #[derive(Debug)]
