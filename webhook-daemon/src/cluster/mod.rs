@@ -323,13 +323,14 @@ impl Cluster {
                     Err(e) => return Err(format!("NATS: creating instance {id}: {e}")),
                 },
                 Some((_, revision)) => {
-                    // The negative control `unchecked_put` writes without
+                    // The negative control `unchecked_put` (a feature used
+                    // only by scripts/cluster-negative.sh) writes without
                     // the revision check: two racing replaces then both
                     // report replacing the same generation, which the
                     // cross-replica linearizability test must catch.
-                    #[cfg(not(webhook_negative = "unchecked_put"))]
+                    #[cfg(not(feature = "negative-unchecked-put"))]
                     let written = self.instances.update(&key, value.clone(), revision).await;
-                    #[cfg(webhook_negative = "unchecked_put")]
+                    #[cfg(feature = "negative-unchecked-put")]
                     let written =
                         self.instances.put(&key, value.clone()).await.map_err(|e| {
                             kv::UpdateError::with_source(kv::UpdateErrorKind::Other, e)
