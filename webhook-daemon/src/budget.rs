@@ -6,7 +6,8 @@
 //! an event or a mailbox leaves by (processed, refused by a full mailbox,
 //! dropped with a deleted instance, abandoned at shutdown), its units come
 //! back exactly once. A refused charge becomes a 503 with `Retry-After`,
-//! never an abort.
+//! never an abort (in cluster mode, an owner moving stored events into
+//! mailboxes waits for room instead: the events are already accepted).
 
 use std::fmt;
 use std::sync::Arc;

@@ -66,9 +66,12 @@
 //!   Not expected: a worker keeps its receiver until its channel is closed,
 //!   and survives a panicking handler.
 //!
-//! The hot path is the registry alone: one `contains` and one routed send,
+//! In the registry, the hot path is one `contains` and one routed send,
 //! each an epoch pin and a hash-table probe with no shared write but the
-//! push. Each instance's counters are its channel's state
+//! push. The daemon adds its own shared writes: the byte budget's charge (a
+//! compare-and-swap, and a count on the budget's `Arc`, both undone when
+//! the event is handled), the event-id counter and the metrics' counters.
+//! Each instance's counters are its channel's state
 //! (`Registry::set_with`), so `GET /instances/{id}` reads them from the
 //! registry: there is no second map.
 //!
