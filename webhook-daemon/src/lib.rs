@@ -107,6 +107,7 @@
 mod api;
 mod budget;
 mod cluster;
+pub mod local_cluster;
 mod metrics;
 mod serve;
 mod state;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use demo::DemoConfig;
+use demo::cluster::ClusterDemo;
 use webhook_daemon::{BearerToken, ClusterConfig, Config, Daemon, shutdown_signal};
 
 /// A Go webhook daemon, rebuilt on channel-registry.
@@ -95,9 +96,10 @@ struct Args {
     #[arg(long, env = "WEBHOOK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
 
-    /// Which logs to keep (tracing's filter syntax, as in RUST_LOG).
-    #[arg(long, env = "WEBHOOK_LOG", default_value = "info")]
-    log_filter: String,
+    /// Which logs to keep (tracing's filter syntax, as in RUST_LOG)
+    /// [default: info; warn for --demo, whose report is its output].
+    #[arg(long, env = "WEBHOOK_LOG")]
+    log_filter: Option<String>,
 
     /// Log every request (method, path, status, latency) at INFO.
     #[arg(long, env = "WEBHOOK_ACCESS_LOG")]
@@ -122,14 +124,16 @@ struct Args {
     #[arg(long, env = "WEBHOOK_SHARDS", default_value_t = 16)]
     shards: u32,
 
-    /// Cluster mode: lifetime of a shard lease, renewed every third of it.
-    #[arg(long, env = "WEBHOOK_LEASE_MS", default_value_t = 3000)]
-    lease_ms: u64,
+    /// Cluster mode: lifetime of a shard lease, renewed every third of it
+    /// [default: 3000; 1500 in the cluster demo].
+    #[arg(long, env = "WEBHOOK_LEASE_MS")]
+    lease_ms: Option<u64>,
 
     /// Cluster mode: how long a delivered event may stay unacknowledged
-    /// before it is delivered again.
-    #[arg(long, env = "WEBHOOK_ACK_WAIT_MS", default_value_t = 10_000)]
-    ack_wait_ms: u64,
+    /// before it is delivered again [default: 10000; 3000 in the cluster
+    /// demo].
+    #[arg(long, env = "WEBHOOK_ACK_WAIT_MS")]
+    ack_wait_ms: Option<u64>,
 
     /// Cluster mode: most stored, unhandled events per instance (beyond: 429).
     #[arg(long, env = "WEBHOOK_BACKLOG", default_value_t = 1024)]
@@ -163,6 +167,22 @@ struct Args {
     /// Demo: no live progress line.
     #[arg(long, env = "WEBHOOK_DEMO_QUIET")]
     quiet: bool,
+
+    /// Demo: run the storm against N replicas in cluster mode (child
+    /// processes of this binary) sharing the --nats server, or a
+    /// nats-server started for the run; one replica is killed a third of
+    /// the way in.
+    #[arg(
+        long,
+        env = "WEBHOOK_DEMO_CLUSTER",
+        value_name = "N",
+        requires = "demo"
+    )]
+    cluster: Option<usize>,
+
+    /// Cluster demo: kill no replica.
+    #[arg(long, env = "WEBHOOK_DEMO_NO_KILL", requires = "cluster")]
+    no_kill: bool,
 }
 
 /// How logs are written to stderr.
@@ -208,7 +228,9 @@ mod demo;
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if let Err(e) = init_logs(args.log_format, &args.log_filter) {
+    let log_filter =
+        (args.log_filter.as_deref()).unwrap_or(if args.demo { "warn" } else { "info" });
+    if let Err(e) = init_logs(args.log_format, log_filter) {
         log!("webhook-daemon: {e}");
         return ExitCode::from(2);
     }
@@ -244,8 +266,8 @@ fn main() -> ExitCode {
                 cluster.replica = replica.clone();
             }
             cluster.shards = args.shards;
-            cluster.lease = Duration::from_millis(args.lease_ms);
-            cluster.ack_wait = Duration::from_millis(args.ack_wait_ms);
+            cluster.lease = Duration::from_millis(args.lease_ms.unwrap_or(3000));
+            cluster.ack_wait = Duration::from_millis(args.ack_wait_ms.unwrap_or(10_000));
             cluster.backlog = args.backlog;
             cluster.audit_subject = args.audit_subject.clone();
             cluster
@@ -292,6 +314,54 @@ fn main() -> ExitCode {
             progress: !args.quiet,
             ..DemoConfig::default()
         };
+        if let Some(replicas) = args.cluster {
+            if !(1..=16).contains(&replicas) {
+                log!("webhook-daemon: --cluster must be in 1..=16");
+                return ExitCode::from(2);
+            }
+            let cluster = ClusterDemo {
+                replicas,
+                nats: args.nats.clone(),
+                kill: !args.no_kill,
+                shards: args.shards,
+                lease: Duration::from_millis(args.lease_ms.unwrap_or(1500)),
+                ack_wait: Duration::from_millis(args.ack_wait_ms.unwrap_or(3000)),
+                backlog: args.backlog,
+            };
+            let mut probe = ClusterConfig::new("nats://127.0.0.1:4222");
+            probe.shards = cluster.shards;
+            probe.lease = cluster.lease;
+            probe.backlog = cluster.backlog;
+            if let Err(e) = Daemon::check_config(&Config {
+                cluster: Some(probe),
+                ..config.clone()
+            }) {
+                log!("webhook-daemon: {e}");
+                return ExitCode::from(2);
+            }
+            let config = Config {
+                cluster: None,
+                ..config
+            };
+            return match runtime.block_on(demo::cluster::run(config, demo, cluster)) {
+                Ok(report) => {
+                    out!("{report}");
+                    if report.nothing_lost() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(e) => {
+                    log!("webhook-daemon cluster demo: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        if config.cluster.is_some() {
+            log!("webhook-daemon: with --demo, --nats is the server of --cluster N");
+            return ExitCode::from(2);
+        }
         match runtime.block_on(demo::run(config, demo)) {
             Ok(report) => {
                 out!("{report}");

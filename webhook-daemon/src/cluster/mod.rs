@@ -43,6 +43,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::state::State;
 
+/// The header JetStream's key-value layout marks deletions with.
+const KV_OPERATION: &str = "KV-Operation";
+
+/// How long a listing waits for its next entry before it gives up (503).
+const LIST_READ_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Where and how a replica joins its cluster.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
@@ -371,23 +377,55 @@ impl Cluster {
 
     /// The ids in the table within `[from, to]`, ascending.
     pub(crate) async fn ids(&self, from: u64, to: u64) -> Result<Vec<u64>, String> {
+        use async_nats::jetstream::consumer::{DeliverPolicy, pull};
         use futures_util::StreamExt as _;
-        let mut keys = self
+        let failed = |e: &dyn std::fmt::Display| format!("NATS: listing instances: {e}");
+        // The last entry of every key, headers only. Not `kv::Store::keys`:
+        // it ends on a pending count that concurrent writes make stale, and
+        // then waits for an idle heartbeat (seconds). Here the count taken
+        // when the consumer is created says how many entries to read: an
+        // entry replaced meanwhile is removed from the stream and its
+        // replacement, appended, is read in its place.
+        let consumer = self
             .instances
-            .keys()
+            .stream
+            .create_consumer(pull::OrderedConfig {
+                filter_subject: format!("{}>", self.instances.prefix),
+                headers_only: true,
+                deliver_policy: DeliverPolicy::LastPerSubject,
+                ..Default::default()
+            })
             .await
-            .map_err(|e| format!("NATS: listing instances: {e}"))?;
-        let mut ids = Vec::new();
-        while let Some(key) = keys.next().await {
-            let key = key.map_err(|e| format!("NATS: listing instances: {e}"))?;
-            if let Ok(id) = key.parse::<u64>()
-                && (from..=to).contains(&id)
-            {
-                ids.push(id);
-            }
+            .map_err(|e| failed(&e))?;
+        let total = consumer.cached_info().num_pending;
+        let mut entries = consumer.messages().await.map_err(|e| failed(&e))?;
+        // Id -> whether its last entry read is a value (not a deletion).
+        let mut live = std::collections::BTreeMap::new();
+        for _ in 0..total {
+            let entry = match tokio::time::timeout(LIST_READ_TIMEOUT, entries.next()).await {
+                Ok(Some(Ok(entry))) => entry,
+                Ok(Some(Err(e))) => return Err(failed(&e)),
+                Ok(None) | Err(_) => return Err(failed(&"the listing stalled")),
+            };
+            let Some(id) = entry
+                .subject
+                .strip_prefix(self.instances.prefix.as_str())
+                .and_then(|key| key.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            let deleted = entry
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(KV_OPERATION))
+                .is_some_and(|op| matches!(op.as_str(), "DEL" | "PURGE"));
+            live.insert(id, !deleted);
         }
-        ids.sort_unstable();
-        Ok(ids)
+        Ok(live
+            .range(from..=to)
+            .filter(|&(_, &present)| present)
+            .map(|(&id, _)| id)
+            .collect())
     }
 
     /// `POST`: stores the event for the id's current generation; its

@@ -42,6 +42,9 @@ use hyper_util::rt::TokioExecutor;
 use spec::XorShift64Star;
 use tokio::task::JoinSet;
 
+pub mod cluster;
+
+use webhook_daemon::local_cluster::unix_nanos;
 use webhook_daemon::{Config, Daemon, Summary, peak_rss_kib};
 
 /// The load's shape.
@@ -347,8 +350,74 @@ struct Live {
 struct Tally {
     by_status: BTreeMap<u16, u64>,
     transport_errors: u64,
+    /// Requests left unanswered because their replica was killed.
+    cut_by_kill: u64,
     accepted: u64,
+    /// With `record_ids`: the `event_id` of every 202, and when it came.
+    accepted_ids: Vec<(u64, i128)>,
     latency: LatencyHistogram,
+}
+
+impl Tally {
+    fn merge(&mut self, other: Tally) {
+        for (code, n) in other.by_status {
+            *self.by_status.entry(code).or_default() += n;
+        }
+        self.transport_errors += other.transport_errors;
+        self.cut_by_kill += other.cut_by_kill;
+        self.accepted += other.accepted;
+        self.accepted_ids.extend(other.accepted_ids);
+        self.latency.merge(&other.latency);
+    }
+}
+
+/// The `event_id` of a 202's body, `{"event_id":n}`.
+fn event_id(body: &[u8]) -> Option<u64> {
+    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
+    json.get("event_id")?.as_u64()
+}
+
+/// Where the clients send: one daemon, or the replicas of a cluster. A
+/// replica marked gone (about to be killed) is no longer chosen.
+#[derive(Debug)]
+struct Targets {
+    addrs: Vec<SocketAddr>,
+    alive: Vec<AtomicBool>,
+}
+
+impl Targets {
+    fn new(addrs: Vec<SocketAddr>) -> Targets {
+        let alive = addrs.iter().map(|_| AtomicBool::new(true)).collect();
+        Targets { addrs, alive }
+    }
+
+    /// A live target, uniformly (the first if none is left).
+    fn pick(&self, rng: &mut XorShift64Star) -> usize {
+        if self.addrs.len() == 1 {
+            return 0;
+        }
+        for _ in 0..64 {
+            let i = rng.below(self.addrs.len() as u64) as usize;
+            if self.is_alive(i) {
+                return i;
+            }
+        }
+        (0..self.addrs.len())
+            .find(|&i| self.is_alive(i))
+            .unwrap_or(0)
+    }
+
+    fn is_alive(&self, i: usize) -> bool {
+        self.alive[i].load(Relaxed)
+    }
+
+    fn alive_count(&self) -> usize {
+        (0..self.addrs.len()).filter(|&i| self.is_alive(i)).count()
+    }
+
+    fn mark_gone(&self, i: usize) {
+        self.alive[i].store(false, Relaxed);
+    }
 }
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -360,7 +429,7 @@ async fn call(
     uri: Uri,
     body: Bytes,
     timeout: Duration,
-) -> Option<StatusCode> {
+) -> Option<(StatusCode, Bytes)> {
     let request = Request::builder()
         .method(method)
         .uri(uri)
@@ -369,51 +438,57 @@ async fn call(
     let exchange = async {
         let response = client.request(request).await.ok()?;
         let status = response.status();
-        response.into_body().collect().await.ok()?;
-        Some(status)
+        let body = response.into_body().collect().await.ok()?.to_bytes();
+        Some((status, body))
     };
     tokio::time::timeout(timeout, exchange).await.ok().flatten()
 }
 
 struct Client1 {
-    addr: SocketAddr,
+    targets: Arc<Targets>,
     client: HttpClient,
     demo: DemoConfig,
     live: Arc<Live>,
     stop: Arc<AtomicBool>,
     rng: XorShift64Star,
     tally: Tally,
+    record_ids: bool,
     seq: u64,
     number: usize,
 }
 
 impl Client1 {
-    fn uri(&self, path_and_query: &str) -> Option<Uri> {
-        format!("http://{}{}", self.addr, path_and_query)
-            .parse()
-            .ok()
-    }
-
     async fn one(&mut self, method: Method, path: String, body: Bytes, is_post: bool) {
-        let Some(uri) = self.uri(&path) else {
+        let target = self.targets.pick(&mut self.rng);
+        let Ok(uri) = format!("http://{}{path}", self.targets.addrs[target]).parse::<Uri>() else {
             self.tally.transport_errors += 1;
             return;
         };
         let started = Instant::now();
-        let status = call(&self.client, method, uri, body, self.demo.request_timeout).await;
+        let answer = call(&self.client, method, uri, body, self.demo.request_timeout).await;
         self.tally.latency.record(started.elapsed());
         self.live.requests.fetch_add(1, Relaxed);
-        match status {
-            Some(status) => {
+        match answer {
+            Some((status, body)) => {
                 *self.tally.by_status.entry(status.as_u16()).or_default() += 1;
                 if is_post && status == StatusCode::ACCEPTED {
                     self.tally.accepted += 1;
                     self.live.accepted.fetch_add(1, Relaxed);
+                    if self.record_ids {
+                        match event_id(&body) {
+                            Some(id) => self.tally.accepted_ids.push((id, unix_nanos())),
+                            // A 202 that cannot be audited: counted as an error.
+                            None => self.tally.transport_errors += 1,
+                        }
+                    }
                 }
                 if status == StatusCode::TOO_MANY_REQUESTS {
                     self.live.full.fetch_add(1, Relaxed);
                 }
             }
+            // The replica was killed under this request: no answer was
+            // given, so nothing was promised.
+            None if !self.targets.is_alive(target) => self.tally.cut_by_kill += 1,
             None => {
                 self.tally.transport_errors += 1;
                 self.live.errors.fetch_add(1, Relaxed);
@@ -526,98 +601,17 @@ pub async fn run(config: Config, demo: DemoConfig) -> std::io::Result<Report> {
         log!("webhook-daemon demo: daemon on http://{addr}");
     }
 
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    let client: HttpClient = Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(demo.clients.max(1))
-        .build(connector);
-
-    let live = Arc::new(Live::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let make = |number: usize| Client1 {
-        addr,
-        client: client.clone(),
-        demo: demo.clone(),
-        live: Arc::clone(&live),
-        stop: Arc::clone(&stop),
-        rng: XorShift64Star::for_stream(demo.seed, number as u64),
-        tally: Tally::default(),
-        seq: 0,
-        number,
+    let targets = Arc::new(Targets::new(vec![addr]));
+    let status = || {
+        let stats = daemon.stats();
+        format!(
+            "processed: {}  instances: {}",
+            thousands(stats.processed),
+            stats.instances
+        )
     };
-
-    // Every instance exists when the storm starts (counted apart from the load).
-    let mut setup = Client1 {
-        live: Arc::new(Live::default()),
-        ..make(usize::MAX)
-    };
-    for id in 0..demo.instances {
-        setup
-            .one(Method::PUT, format!("/instances/{id}"), Bytes::new(), false)
-            .await;
-    }
-
-    let started = Instant::now();
-    let mut clients = JoinSet::new();
-    for number in 0..demo.clients {
-        clients.spawn(make(number).run());
-    }
-
-    let deadline = tokio::time::sleep(demo.duration);
-    tokio::pin!(deadline);
-    let mut tick =
-        tokio::time::interval(Duration::from_millis(if std::io::stderr().is_terminal() {
-            250
-        } else {
-            2000
-        }));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    tick.tick().await; // the first tick is immediate
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    loop {
-        tokio::select! {
-            () = &mut deadline => break,
-            _ = &mut ctrl_c => {
-                if demo.progress {
-                    log!("\nwebhook-daemon demo: interrupted, stopping the load early");
-                }
-                break;
-            }
-            _ = tick.tick() => {
-                if demo.progress {
-                    progress(started, &live, &daemon);
-                }
-            }
-        }
-    }
-    stop.store(true, Relaxed);
-    let setup_requests = setup.tally.by_status.values().sum::<u64>() + setup.tally.transport_errors;
-    let mut tally = setup.tally;
-    while let Some(done) = clients.join_next().await {
-        match done {
-            Ok(t) => {
-                for (code, n) in t.by_status {
-                    *tally.by_status.entry(code).or_default() += n;
-                }
-                tally.transport_errors += t.transport_errors;
-                tally.accepted += t.accepted;
-                tally.latency.merge(&t.latency);
-            }
-            Err(e) => {
-                // A client task that panicked: its tally is lost, so the
-                // accounting cannot be trusted.
-                log!("webhook-daemon demo: a client task failed: {e}");
-                tally.transport_errors += 1;
-            }
-        }
-    }
-    let load_time = started.elapsed();
-    if demo.progress {
-        progress(started, &live, &daemon);
-        log!();
-    }
-    drop(client);
+    let load = drive(&targets, &demo, false, status, None).await;
+    let (tally, setup_requests, load_time) = (load.tally, load.setup_requests, load.load_time);
 
     let shutdown_started = Instant::now();
     let _ = stop_server.send(());
@@ -641,18 +635,142 @@ pub async fn run(config: Config, demo: DemoConfig) -> std::io::Result<Report> {
     })
 }
 
-fn progress(started: Instant, live: &Live, daemon: &Daemon) {
+/// What the clients of [`drive`] saw.
+struct Load {
+    /// Every client's tally, the setup's included.
+    tally: Tally,
+    /// Of `tally`: the setup's `PUT`s.
+    setup_requests: u64,
+    /// From the first client's start to the last one's end.
+    load_time: Duration,
+    /// When the clients started, in Unix nanoseconds.
+    started_unix: i128,
+}
+
+/// Something done once, `after` the clients started (the cluster demo's kill).
+type Disruption = (Duration, Box<dyn FnOnce() + Send>);
+
+/// The storm: every id created once (a `PUT` each, counted apart), then
+/// `demo.clients` clients against `targets` until `demo.duration` passed
+/// or ^C. `status` adds to the progress line; `disruption` runs once.
+async fn drive(
+    targets: &Arc<Targets>,
+    demo: &DemoConfig,
+    record_ids: bool,
+    status: impl Fn() -> String,
+    mut disruption: Option<Disruption>,
+) -> Load {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    let client: HttpClient = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(demo.clients.max(1))
+        .build(connector);
+
+    let live = Arc::new(Live::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let make = |number: usize| Client1 {
+        targets: Arc::clone(targets),
+        client: client.clone(),
+        demo: demo.clone(),
+        live: Arc::clone(&live),
+        stop: Arc::clone(&stop),
+        rng: XorShift64Star::for_stream(demo.seed, number as u64),
+        tally: Tally::default(),
+        record_ids,
+        seq: 0,
+        number,
+    };
+
+    // Every instance exists when the storm starts (counted apart from the load).
+    let mut setup = Client1 {
+        live: Arc::new(Live::default()),
+        ..make(usize::MAX)
+    };
+    for id in 0..demo.instances {
+        setup
+            .one(Method::PUT, format!("/instances/{id}"), Bytes::new(), false)
+            .await;
+    }
+
+    let started = Instant::now();
+    let started_unix = unix_nanos();
+    let mut clients = JoinSet::new();
+    for number in 0..demo.clients {
+        clients.spawn(make(number).run());
+    }
+
+    let deadline = tokio::time::sleep(demo.duration);
+    tokio::pin!(deadline);
+    let disrupt_at = disruption.as_ref().map_or(demo.duration * 2, |d| d.0);
+    let disrupt = tokio::time::sleep(disrupt_at);
+    tokio::pin!(disrupt);
+    let mut tick =
+        tokio::time::interval(Duration::from_millis(if std::io::stderr().is_terminal() {
+            250
+        } else {
+            2000
+        }));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    tick.tick().await; // the first tick is immediate
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            () = &mut deadline => break,
+            _ = &mut ctrl_c => {
+                if demo.progress {
+                    log!("\nwebhook-daemon demo: interrupted, stopping the load early");
+                }
+                break;
+            }
+            () = &mut disrupt, if disruption.is_some() => {
+                if let Some((_, act)) = disruption.take() {
+                    act();
+                }
+            }
+            _ = tick.tick() => {
+                if demo.progress {
+                    progress(started, &live, &status());
+                }
+            }
+        }
+    }
+    stop.store(true, Relaxed);
+    let setup_requests = setup.tally.by_status.values().sum::<u64>() + setup.tally.transport_errors;
+    let mut tally = setup.tally;
+    while let Some(done) = clients.join_next().await {
+        match done {
+            Ok(t) => tally.merge(t),
+            Err(e) => {
+                // A client task that panicked: its tally is lost, so the
+                // accounting cannot be trusted.
+                log!("webhook-daemon demo: a client task failed: {e}");
+                tally.transport_errors += 1;
+            }
+        }
+    }
+    let load_time = started.elapsed();
+    if demo.progress {
+        progress(started, &live, &status());
+        log!();
+    }
+    Load {
+        tally,
+        setup_requests,
+        load_time,
+        started_unix,
+    }
+}
+
+fn progress(started: Instant, live: &Live, status: &str) {
     let secs = started.elapsed().as_secs_f64();
     let requests = live.requests.load(Relaxed);
-    let stats = daemon.stats();
     let line = format!(
-        "[{secs:5.1} s] {} requests ({}/s)  202: {}  429: {}  processed: {}  instances: {}  errors: {}",
+        "[{secs:5.1} s] {} requests ({}/s)  202: {}  429: {}  {status}  errors: {}",
         thousands(requests),
         thousands((requests as f64 / secs.max(1e-9)) as u64),
         thousands(live.accepted.load(Relaxed)),
         thousands(live.full.load(Relaxed)),
-        thousands(stats.processed),
-        stats.instances,
         live.errors.load(Relaxed),
     );
     if std::io::stderr().is_terminal() {
