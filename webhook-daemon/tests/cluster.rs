@@ -614,3 +614,59 @@ async fn listing_during_writes_neither_stalls_nor_shows_deleted_ids() {
         assert!(stop(replica));
     }
 }
+
+/// The counter `name` in `addr`'s `/metrics`.
+async fn metric(addr: SocketAddr, name: &str) -> u64 {
+    let metrics = request_with(addr, "GET", "/metrics", &[], "").await;
+    metrics
+        .body
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {}", metrics.body))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_steady_storm_moves_no_shard_and_redelivers_nothing() {
+    let Some(nats) = nats("steady") else { return };
+    let audit = audit(&nats, "audit.steady").await;
+    let (replicas, addrs) = three_replicas(&nats, "audit.steady").await;
+    let moves = || async {
+        let (mut lost, mut released) = (0, 0);
+        for &addr in &addrs {
+            lost += metric(addr, "webhook_cluster_leases_lost_total").await;
+            released += metric(addr, "webhook_cluster_leases_released_total").await;
+        }
+        (lost, released)
+    };
+    let (lost_before, released_before) = moves().await;
+    let storm = storm(&addrs, || async { vec![] }).await;
+    // Nothing failed, so no event may wait for an ack timeout.
+    let (duplicates, slowest) =
+        every_accepted_event_handled(&storm, &audit, failover_bound()).await;
+    let (lost, released) = moves().await;
+    let (lost, released) = (lost - lost_before, released - released_before);
+    let mut redelivered = 0;
+    for &addr in &addrs {
+        redelivered += metric(addr, "webhook_cluster_redeliveries_total").await;
+    }
+    println!(
+        "steady storm: {} accepted, slowest 202-to-handled {slowest:?}; during it: leases lost \
+         {lost}, released {released}; redeliveries {redelivered}",
+        storm.accepted.len()
+    );
+    // A lease round stalled by a slow listing of the live replicas let
+    // leases expire or miscounted the replicas under load: shards moved,
+    // and what their consumers had pulled waited for the ack timeout.
+    assert_eq!(lost, 0, "leases expired under a steady load");
+    assert_eq!(released, 0, "shards given back under a steady load");
+    assert_eq!(redelivered, 0, "events delivered twice without a failure");
+    assert!(duplicates.is_empty(), "{duplicates:?}");
+    assert!(
+        slowest < Duration::from_millis(ACK_WAIT_MS.parse().unwrap()),
+        "an event waited {slowest:?}: as long as a redelivery"
+    );
+    for replica in replicas {
+        assert!(stop(replica));
+    }
+}

@@ -377,55 +377,16 @@ impl Cluster {
 
     /// The ids in the table within `[from, to]`, ascending.
     pub(crate) async fn ids(&self, from: u64, to: u64) -> Result<Vec<u64>, String> {
-        use async_nats::jetstream::consumer::{DeliverPolicy, pull};
-        use futures_util::StreamExt as _;
-        let failed = |e: &dyn std::fmt::Display| format!("NATS: listing instances: {e}");
-        // The last entry of every key, headers only. Not `kv::Store::keys`:
-        // it ends on a pending count that concurrent writes make stale, and
-        // then waits for an idle heartbeat (seconds). Here the count taken
-        // when the consumer is created says how many entries to read: an
-        // entry replaced meanwhile is removed from the stream and its
-        // replacement, appended, is read in its place.
-        let consumer = self
-            .instances
-            .stream
-            .create_consumer(pull::OrderedConfig {
-                filter_subject: format!("{}>", self.instances.prefix),
-                headers_only: true,
-                deliver_policy: DeliverPolicy::LastPerSubject,
-                ..Default::default()
-            })
+        let keys = present_keys(&self.instances)
             .await
-            .map_err(|e| failed(&e))?;
-        let total = consumer.cached_info().num_pending;
-        let mut entries = consumer.messages().await.map_err(|e| failed(&e))?;
-        // Id -> whether its last entry read is a value (not a deletion).
-        let mut live = std::collections::BTreeMap::new();
-        for _ in 0..total {
-            let entry = match tokio::time::timeout(LIST_READ_TIMEOUT, entries.next()).await {
-                Ok(Some(Ok(entry))) => entry,
-                Ok(Some(Err(e))) => return Err(failed(&e)),
-                Ok(None) | Err(_) => return Err(failed(&"the listing stalled")),
-            };
-            let Some(id) = entry
-                .subject
-                .strip_prefix(self.instances.prefix.as_str())
-                .and_then(|key| key.parse::<u64>().ok())
-            else {
-                continue;
-            };
-            let deleted = entry
-                .headers
-                .as_ref()
-                .and_then(|h| h.get(KV_OPERATION))
-                .is_some_and(|op| matches!(op.as_str(), "DEL" | "PURGE"));
-            live.insert(id, !deleted);
-        }
-        Ok(live
-            .range(from..=to)
-            .filter(|&(_, &present)| present)
-            .map(|(&id, _)| id)
-            .collect())
+            .map_err(|e| format!("NATS: listing instances: {e}"))?;
+        let mut ids: Vec<u64> = keys
+            .iter()
+            .filter_map(|key| key.parse::<u64>().ok())
+            .filter(|id| (from..=to).contains(id))
+            .collect();
+        ids.sort_unstable();
+        Ok(ids)
     }
 
     /// `POST`: stores the event for the id's current generation; its
@@ -475,6 +436,61 @@ async fn bucket(js: &jetstream::Context, name: &str, ttl: Duration) -> Result<kv
     .await
     .map_err(|e| e.to_string())?;
     js.get_key_value(name).await.map_err(|e| e.to_string())
+}
+
+/// The keys of `bucket` whose last entry is a value (not a deletion).
+///
+/// Not `kv::Store::keys`: it ends on a pending count that concurrent
+/// writes make stale, and then waits for the consumer's idle heartbeat
+/// (seconds; under the demo's load, lists took up to 30 s and lease rounds
+/// that counted live replicas stalled). Here reading stops at the first of
+/// two signs that every key was seen: an entry delivered with nothing
+/// pending after it (the server's count at delivery, so an entry that
+/// expired before its turn is not waited for), or as many entries read as
+/// were pending when the consumer was created (an entry replaced meanwhile
+/// is removed from the stream and its replacement, appended after it, is
+/// read in its place; so writes that never pause cannot keep it reading).
+pub(crate) async fn present_keys(bucket: &kv::Store) -> Result<Vec<String>, String> {
+    use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+    use futures_util::StreamExt as _;
+    let consumer = bucket
+        .stream
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: format!("{}>", bucket.prefix),
+            headers_only: true,
+            deliver_policy: DeliverPolicy::LastPerSubject,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let total = consumer.cached_info().num_pending;
+    let mut entries = consumer.messages().await.map_err(|e| e.to_string())?;
+    // Key -> whether its last entry read is a value.
+    let mut present = std::collections::BTreeMap::new();
+    for _ in 0..total {
+        let entry = match tokio::time::timeout(LIST_READ_TIMEOUT, entries.next()).await {
+            Ok(Some(Ok(entry))) => entry,
+            Ok(Some(Err(e))) => return Err(e.to_string()),
+            Ok(None) | Err(_) => return Err("the listing stalled".into()),
+        };
+        let Some(key) = entry.subject.strip_prefix(bucket.prefix.as_str()) else {
+            continue;
+        };
+        let key = key.to_owned();
+        let deleted = entry
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(KV_OPERATION))
+            .is_some_and(|op| matches!(op.as_str(), "DEL" | "PURGE"));
+        present.insert(key, !deleted);
+        if entry.info().is_ok_and(|info| info.pending == 0) {
+            break;
+        }
+    }
+    Ok(present
+        .into_iter()
+        .filter_map(|(key, here)| here.then_some(key))
+        .collect())
 }
 
 /// Starts this replica's part of the cluster: the lease loop and, for the

@@ -187,17 +187,16 @@ async fn stop_consumer(state: &Arc<State>, cluster: &Arc<Cluster>, shard: u32, h
     }
 }
 
+/// Replicas whose heartbeat has not expired (1 if they cannot be counted
+/// now: this replica then aims at every shard until the next round).
 async fn live_replicas(cluster: &Cluster) -> u32 {
-    let Ok(mut keys) = cluster.replicas.keys().await else {
-        return 1;
-    };
-    let mut live = 0;
-    while let Some(key) = keys.next().await {
-        if key.is_ok() {
-            live += 1;
+    match super::present_keys(&cluster.replicas).await {
+        Ok(keys) => u32::try_from(keys.len()).unwrap_or(u32::MAX),
+        Err(e) => {
+            tracing::warn!(error = %e, "cluster: cannot count the live replicas");
+            1
         }
     }
-    live
 }
 
 /// Pulls the shard's events until `stop`. The pull is made again whenever
