@@ -398,3 +398,26 @@ fn woken_sender_gives_up() {
     )
     .check(Bound::Preemptions(2));
 }
+
+/// The hold-back path (`src/reclaim.rs`, the garbage limit at zero): a
+/// replacing `set` and a `delete` each find the garbage over the limit, so
+/// before returning each flushes its retirements to the epoch and releases
+/// what is ready, while another thread sends through the id and through a
+/// handle of the first generation. Every message must still be delivered
+/// or handed back, and no generation released while a sender can reach it.
+#[test]
+fn held_back_retirements_vs_sends() {
+    Scenario {
+        garbage_limit: Some(0),
+        ..one_id(
+            "hold back: set,delete || try_send,handle_send",
+            1,
+            vec![],
+            vec![
+                vec![Op::Set(1), Op::Delete(1)],
+                vec![Op::TrySend(1, 10), Op::HandleSend(0, 11)],
+            ],
+        )
+    }
+    .check(Bound::Preemptions(2));
+}

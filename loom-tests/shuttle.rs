@@ -172,6 +172,10 @@ fn generate(d: &mut Draw) -> Scenario {
         threads,
         closer: if any_untimed { ids } else { Vec::new() },
         keep_deleted_keys,
+        // A quarter of them with the garbage limit at zero: every retiring
+        // call takes the hold-back path (waits for the epoch, releases
+        // ready objects) before it returns.
+        garbage_limit: d.chance(25).then_some(0),
     }
 }
 

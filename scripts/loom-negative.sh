@@ -11,7 +11,9 @@
 # which no model checker does: the index's unit test catches it.
 # `long_probe_grows` shows only at real table sizes: tests/collisions.rs
 # catches it. `full_list_releases_inline` breaks a bound on work, not
-# safety: tests/overflow.rs catches it.
+# safety: tests/overflow.rs catches it. `hold_back_never_waits` and
+# `hold_back_inside_pin` break the garbage limit (a bound on memory) and
+# its deadlock rule: tests/garbage_limit.rs catches them.
 #   bash scripts/loom-negative.sh [NAME ...]
 set -u
 cd "$(dirname "$0")/.."
@@ -69,7 +71,8 @@ for entry in $all; do
 done
 # Variants that need real allocations or real sizes, caught natively.
 for entry in remove_stops_at_tombstone="--lib index::hash" long_probe_grows="--test collisions" \
-    full_list_releases_inline="--test overflow"; do
+    full_list_releases_inline="--test overflow" hold_back_never_waits="--test garbage_limit" \
+    hold_back_inside_pin="--test garbage_limit"; do
     variant=${entry%%=*}; args=${entry#*=}; args=${args//\"/}
     if [ $# -ne 0 ] && [[ " $* " != *" $variant "* ]]; then continue; fi
     echo "== negative control: $variant (natively: cargo test $args)"

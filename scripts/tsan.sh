@@ -8,4 +8,4 @@ export RUSTFLAGS="-Zsanitizer=thread"
 export TSAN_OPTIONS="suppressions=$(pwd)/tsan.supp halt_on_error=1"
 export CARGO_TARGET_DIR=target/tsan
 cargo +nightly test -Zbuild-std --target x86_64-unknown-linux-gnu --test contract --test accounting --test misuse \
-    --test overflow --test teardown
+    --test overflow --test teardown --test garbage_limit

@@ -153,6 +153,15 @@ impl<T, S> Chan<T, S> {
         }
     }
 
+    /// The bytes this generation holds on the heap: its `Arc` allocation
+    /// (two counts and the `Chan`) and its buffer. Counted in the garbage
+    /// while it waits for its release (`reclaim::garbage_bytes`).
+    pub(crate) fn bytes(&self) -> usize {
+        2 * std::mem::size_of::<usize>()
+            + std::mem::size_of::<Self>()
+            + self.queue.capacity() * Ring::<T>::SLOT_BYTES
+    }
+
     /// The generation's state.
     pub(crate) fn state(&self) -> &S {
         self.built.check();

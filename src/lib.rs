@@ -104,42 +104,56 @@
 //!
 //! A deleted or replaced channel stays allocated (about 280 bytes with a
 //! 5-slot buffer of 16-byte messages; a registered idle instance costs about
-//! 265 bytes in all, both indexes included) until the epoch has advanced twice past its retirement,
-//! which needs every thread that was pinned at the time to have unpinned.
-//! Each thread also keeps up to 64 retirements in its own bag before it hands
-//! them to the global queue. So the garbage is bounded by what all threads
-//! retire during the longest pinned section (a pin lasts one registry call,
-//! but a thread descheduled while pinned stretches it to its time slice),
-//! plus 64 per thread. There is no bound independent of the scheduler:
-//! that is the nature of epoch reclamation.
+//! 265 bytes in all, both indexes included) until the epoch has advanced
+//! twice past its retirement, which needs every thread that was pinned at
+//! the time to have unpinned. A pin lasts one registry call, but a thread
+//! descheduled while pinned stretches it to its time slice, and every
+//! thread meanwhile keeps retiring: with more threads than cores, garbage
+//! grows with the scheduler's time slice. The registry epoch-collects with
+//! a crossbeam-epoch `Collector` of its own, so pins and garbage of other
+//! crates in the process (crossbeam's default collector) neither hold its
+//! garbage back nor lengthen its collections, and no code outside the
+//! crate can hold one of its pins.
 //!
-//! **Where the freeing happens.** crossbeam-epoch runs deferred frees inside
-//! whichever thread's pin collects them, up to 512 at once. The registry's
-//! deferred functions only move the retired channel (or index node) onto
-//! that thread's *ready list*, a thread-local queue; each `set`, `register`
-//! and `delete` then frees two ready objects before it returns (four
-//! while the shared overflow below holds any), and sends free none. A ready list holds at most
-//! 1,024 objects: beyond that (a thread whose pins collect much more than
-//! its own calls retire, such as one that only sends) the surplus goes to
-//! one shared overflow list, which every thread's `set`, `register` and
-//! `delete` drain within the same limit, so no call ever frees more than
-//! four. [`reclaim`] frees everything ready on the calling thread and in
-//! the overflow, and a thread's exit frees its list. So the memory above is
-//! joined by at most 1,024 ready objects per thread that uses the registry,
-//! plus the overflow, which each `set`, `register` and `delete` shrinks by
-//! up to four while retiring at most two.
+//! **The garbage limit.** [`garbage_bytes`] counts the retired memory still
+//! waiting for its grace period, process-wide (each thread adds its part
+//! every 16 KiB). A `set`, `register` or `delete` that finds it over the
+//! limit ([`set_garbage_limit`], default [`DEFAULT_GARBAGE_LIMIT`] = 4 MiB)
+//! does not return until it is back under: unpinned, it hands its own
+//! retirements to the epoch, lets the epoch advance and collect, and yields
+//! to the threads whose pins hold it back, for up to 100 ms, after which it
+//! returns anyway. Sends never wait. So the memory waiting for the epoch
+//! stays under the limit plus 16 KiB per thread, plus what the calls in
+//! flight retire, as long as no registry call stays pinned for 100 ms: a
+//! descheduled thread runs again long before that. Retiring calls pay for
+//! it in latency while a pin is held (they wait for it), which is the
+//! trade: set `usize::MAX` for no limit (garbage then follows the
+//! scheduler), lower for less memory and more waiting. A call made from
+//! inside a [`with_state`](Registry::with_state) closure never waits (it
+//! would wait for its own pin); a closure that blocks holds everyone's
+//! garbage back, and the waiting calls give up at the time limit.
 //!
-//! Measured by `examples/soak.rs` (4 threads on 2 cores, 16 ids, half of the
-//! operations set or delete): 300 to 2,000 retired channels at the peak, 30
-//! to 270 times the registered ids (10^8 operations: 1,626 channels, about
-//! 446 KB; measured before the point index). With more threads than cores
-//! it grows with the time slice: the benchmark's churn with 1,024 ids peaks
-//! at 3 to 4 MB of garbage at 2 threads and 23 to 29 MB at 8 threads on 2
-//! cores (retired channels, index nodes and the occasional retired table).
-//! Flushing the thread's bag on every retirement did not lower the peak and
-//! tripled its bytes (each flush seals a mostly empty bag). Call [`reclaim`]
-//! at a quiet moment to collect what is collectable now, and
-//! [`channels_alive`] to watch the figure.
+//! **Where the freeing happens.** crossbeam-epoch runs deferred functions
+//! inside whichever thread's pin collects them, up to 512 at once. The
+//! registry's deferred functions only move the retired channel (or index
+//! entry) onto that thread's *ready list*, a thread-local queue; each
+//! `set`, `register` and `delete` then frees two ready objects before it
+//! returns (four while the shared overflow below holds any), and sends free
+//! none. A ready list holds at most 1,024 objects: beyond that (a thread
+//! whose pins collect much more than its own calls retire, such as one that
+//! only sends) the surplus goes to one shared overflow list, which every
+//! thread's `set`, `register` and `delete` drain within the same limit, so
+//! no call ever frees more than four, waiting or not. [`reclaim`] frees
+//! everything ready on the calling thread and in the overflow, and a
+//! thread's exit frees its list. So the memory counted by the limit is
+//! joined by the ready objects: at most 1,024 per thread that uses the
+//! registry, plus the overflow, which each `set`, `register` and `delete`
+//! shrinks by up to four while retiring at most two.
+//!
+//! Measured by the benchmark's churn (1,024 ids, half sets and half
+//! deletes, 2 cores; peak heap over the registered instances): GARBAGE_FIGURES
+//! Call [`reclaim`] at a quiet moment to collect what is collectable now,
+//! and [`channels_alive`] or [`garbage_bytes`] to watch the figure.
 //!
 //! # Capacities
 //!
@@ -212,7 +226,10 @@ pub use error::{
 pub use outcome::{Created, Retired};
 pub use range::RangeSent;
 pub use receiver::{Receiver, RecvFut};
-pub use reclaim::{__overflowed, __teardowns, reclaim};
+pub use reclaim::{
+    __held_back, __overflowed, __pin, __teardowns, DEFAULT_GARBAGE_LIMIT, garbage_bytes,
+    garbage_limit, reclaim, set_garbage_limit,
+};
 pub use registry::{Ids, Registry, RoutedSendFut};
 pub use sender::{SendFut, Sender};
 

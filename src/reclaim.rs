@@ -66,6 +66,9 @@ pub(crate) const READY_CAP: usize = 2;
 struct Ready {
     ptr: *mut (),
     release: unsafe fn(*mut ()),
+    /// What the object holds, counted in [`garbage_bytes`] from its
+    /// retirement until the epoch makes it ready.
+    bytes: usize,
 }
 
 // SAFETY: `defer`'s contract: the release may run on any thread.
@@ -182,8 +185,13 @@ thread_local! {
 /// No thread that pins after this call can reach `ptr` (it is unlinked),
 /// and `release(ptr)` may be called once, on any thread, once every thread
 /// pinned now has unpinned.
-pub(crate) unsafe fn defer(guard: &Guard, ptr: *mut (), release: unsafe fn(*mut ())) {
-    let ready = Ready { ptr, release };
+pub(crate) unsafe fn defer(guard: &Guard, ptr: *mut (), bytes: usize, release: unsafe fn(*mut ())) {
+    count_garbage(bytes as isize);
+    let ready = Ready {
+        ptr,
+        release,
+        bytes,
+    };
     #[cfg(channel_registry_broken = "release_skips_epoch")]
     {
         // Negative control: ready at once, before the grace period.
@@ -205,6 +213,7 @@ pub(crate) unsafe fn defer(guard: &Guard, ptr: *mut (), release: unsafe fn(*mut 
 /// full, busy (a release running on this thread deferred more) or gone (the
 /// thread is exiting). Never releases anything itself.
 fn make_ready(ready: Ready) {
+    count_garbage(-(ready.bytes as isize));
     let mut ready = Some(ready);
     let _ = READY.try_with(|list| {
         if let Ok(mut list) = list.0.try_borrow_mut() {
@@ -255,6 +264,19 @@ pub(crate) fn tear_down_some() {
     for ready in taken.into_iter().flatten() {
         ready.release(false);
     }
+    hold_back();
+}
+
+/// Takes one ready object: this thread's oldest, else one from the overflow.
+fn take_one() -> Option<Ready> {
+    match READY.try_with(|list| list.0.try_borrow_mut().ok()?.pop_front()) {
+        Ok(Some(ready)) => Some(ready),
+        _ => {
+            let mut one = [None];
+            take_overflow(&mut one);
+            one[0].take()
+        }
+    }
 }
 
 /// Releases everything on this thread's ready list and in the overflow,
@@ -264,19 +286,8 @@ pub(crate) fn tear_down_some() {
 /// had been drained: the soak's heap check saw 1,024 bytes left behind in
 /// about one run in twelve.)
 fn tear_down_all() {
-    loop {
-        let next = match READY.try_with(|list| list.0.try_borrow_mut().ok()?.pop_front()) {
-            Ok(Some(ready)) => Some(ready),
-            _ => {
-                let mut one = [None];
-                take_overflow(&mut one);
-                one[0].take()
-            }
-        };
-        match next {
-            Some(ready) => ready.release(false),
-            None => break,
-        }
+    while let Some(ready) = take_one() {
+        ready.release(false);
     }
     let _ = READY.try_with(|list| {
         if let Ok(mut list) = list.0.try_borrow_mut() {
@@ -359,4 +370,239 @@ pub fn __teardowns() -> (usize, usize) {
         TORN_DOWN.try_with(Cell::get).unwrap_or(0),
         TORN_DOWN_INLINE.try_with(Cell::get).unwrap_or(0),
     )
+}
+
+// ---------------------------------------------------------------------------
+// The garbage limit.
+
+/// The default of [`set_garbage_limit`]: 4 MiB.
+pub const DEFAULT_GARBAGE_LIMIT: usize = 4 << 20;
+
+/// How far one thread's part of the count may drift before it is added to
+/// the shared word: the word is written once per this many bytes that a
+/// thread retires or sees through their grace period, not on every call.
+const GARBAGE_BATCH: isize = 16 << 10;
+
+/// The longest a retiring call waits for the epoch while the garbage is
+/// over the limit: in time, in the shipped build; in rounds, under the
+/// model checkers, which have no clock and must see every loop end.
+#[cfg(not(any(loom, shuttle)))]
+const HOLD_BACK_FOR: std::time::Duration = std::time::Duration::from_millis(100);
+#[cfg(any(loom, shuttle))]
+const HOLD_BACK_ROUNDS: usize = 2;
+
+/// Bytes retired and still waiting for their grace period, less what
+/// threads hold in their own parts ([`LocalGarbage`]), so it may be briefly
+/// negative. A plain `std` atomic, `Relaxed` everywhere: it decides only
+/// whether a retiring call waits, never whether anything may be released
+/// (the epoch alone decides that), so none of its orderings protects
+/// memory.
+///
+/// Not kept under the model checkers: their statics live for one execution
+/// and are gone when the execution's last deferred functions run, and a
+/// count shared by every test of a process would make an execution's
+/// decisions depend on other tests. There a limit of zero stands for "over
+/// the limit" ([`over`]).
+static GARBAGE: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+
+/// Calls that found the garbage over the limit and waited, and those that
+/// stopped waiting at the time limit: statistics ([`__held_back`]).
+static HELD_BACK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static GAVE_UP: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+sync::global! {
+    /// The limit ([`set_garbage_limit`]): one per execution under the
+    /// checkers, so that a scenario that sets it affects no other.
+    static LIMIT: std::sync::atomic::AtomicUsize =
+        std::sync::atomic::AtomicUsize::new(DEFAULT_GARBAGE_LIMIT);
+}
+
+/// A thread's part of the count, added to [`GARBAGE`] when it passes
+/// [`GARBAGE_BATCH`] either way, and when the thread exits.
+struct LocalGarbage(Cell<isize>);
+
+impl Drop for LocalGarbage {
+    fn drop(&mut self) {
+        GARBAGE.fetch_add(self.0.get(), std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+thread_local! {
+    static LOCAL_GARBAGE: LocalGarbage = LocalGarbage(Cell::new(0));
+}
+
+/// Counts `bytes` retired (positive) or past their grace period
+/// (negative).
+fn count_garbage(bytes: isize) {
+    if cfg!(any(loom, shuttle)) {
+        return;
+    }
+    let shared = LOCAL_GARBAGE
+        .try_with(|local| {
+            let sum = local.0.get() + bytes;
+            if sum.abs() >= GARBAGE_BATCH {
+                local.0.set(0);
+                sum
+            } else {
+                local.0.set(sum);
+                0
+            }
+        })
+        // A thread whose thread-locals are gone counts straight into the
+        // shared word.
+        .unwrap_or(bytes);
+    if shared != 0 {
+        GARBAGE.fetch_add(shared, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Adds this thread's part to the shared count.
+fn publish_local_garbage() {
+    let local = LOCAL_GARBAGE
+        .try_with(|local| local.0.replace(0))
+        .unwrap_or(0);
+    if local != 0 {
+        GARBAGE.fetch_add(local, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Retired memory still waiting for its grace period, in bytes, in the
+/// whole process: the channels and point-index entries that `delete` and
+/// replacing `set` retired and that some thread's pin still holds back.
+/// Each thread adds its part every 16 KiB, so the figure lags by up to that
+/// much per thread. Objects past their grace period leave it; they are then
+/// freed a few at a time by the next calls (crate docs, "Memory held by
+/// retired channels").
+///
+/// A retired channel that a [`Receiver`](crate::Receiver) or
+/// [`Sender`](crate::Sender) still holds leaves this count all the same:
+/// the handle's memory is the handle's.
+///
+/// # Examples
+///
+/// ```
+/// use channel_registry::{Registry, garbage_bytes, reclaim};
+/// # if channel_registry::__loom_build() { return Ok(()); }
+///
+/// let registry = Registry::<u64, String>::new();
+/// for round in 0..1_000 {
+///     registry.set(round % 8, 5)?; // each replace retires the previous channel
+/// }
+/// reclaim();
+/// // Nothing is pinned now, so this thread's retirements are past their
+/// // grace period (other threads' parts may still be counted).
+/// assert!(garbage_bytes() < 64 << 10);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn garbage_bytes() -> usize {
+    GARBAGE.load(std::sync::atomic::Ordering::Relaxed).max(0) as usize
+}
+
+/// Sets the garbage limit for the whole process, in bytes
+/// ([`DEFAULT_GARBAGE_LIMIT`] until set; `usize::MAX` for none).
+///
+/// A `set`, `register` or `delete` that finds [`garbage_bytes`] over the
+/// limit does not return until it is back under it: it hands its own
+/// retirements to the epoch and yields to the threads whose pins hold it
+/// back (threads descheduled inside a registry call), for up to 100 ms,
+/// then returns anyway. Sends never wait. See the crate docs, "Memory held
+/// by retired channels".
+///
+/// # Examples
+///
+/// ```
+/// use channel_registry::{DEFAULT_GARBAGE_LIMIT, garbage_limit, set_garbage_limit};
+/// # if channel_registry::__loom_build() { return; }
+///
+/// set_garbage_limit(1 << 20); // hold the garbage under about 1 MiB
+/// assert_eq!(garbage_limit(), 1 << 20);
+/// set_garbage_limit(DEFAULT_GARBAGE_LIMIT);
+/// ```
+pub fn set_garbage_limit(bytes: usize) {
+    LIMIT.store(bytes, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The garbage limit ([`set_garbage_limit`]).
+pub fn garbage_limit() -> usize {
+    LIMIT.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Holds a pin of the crate's epoch collector until dropped: what a thread
+/// descheduled inside a registry call does to reclamation. For tests and
+/// benchmarks; no registry call needs it.
+#[doc(hidden)]
+pub fn __pin() -> impl Sized {
+    sync::pin()
+}
+
+/// How many `set`, `register` and `delete` calls found the garbage over
+/// the limit and waited, and how many of them stopped at the time limit
+/// while it was still over: statistics for tests and benchmarks.
+#[doc(hidden)]
+pub fn __held_back() -> (usize, usize) {
+    (
+        HELD_BACK.load(std::sync::atomic::Ordering::Relaxed),
+        GAVE_UP.load(std::sync::atomic::Ordering::Relaxed),
+    )
+}
+
+/// Whether the garbage is over `limit` (module docs of the count: under
+/// the checkers, a limit of zero is always over).
+fn over(limit: usize) -> bool {
+    if cfg!(any(loom, shuttle)) {
+        limit == 0
+    } else {
+        garbage_bytes() > limit
+    }
+}
+
+/// What a `set`, `register` or `delete` does last, unpinned: while the
+/// garbage is over the limit, wait for it to come back under.
+///
+/// Under the limit this is one `Relaxed` load of a word that threads write
+/// once per 16 KiB. Over it: add this thread's part to the count, hand the
+/// thread's deferred retirements to the epoch and let it advance and
+/// collect (a pin and `flush`), and yield to the threads whose pins hold
+/// it back, until under the limit or out of time. It releases nothing
+/// itself: what the epoch lets go is freed at the usual pace, a few objects
+/// per call, so the per-call teardown bound holds here too.
+///
+/// It never waits inside a pin of the crate's collector, which a call made
+/// from a [`Registry::with_state`](crate::Registry::with_state) closure is:
+/// it would wait for its own pin. No code outside the crate can hold such a
+/// pin (the collector is the crate's own), so every pin it waits for
+/// belongs to a registry call that is running or runnable, or to a
+/// `with_state` closure that blocks, which the time limit covers.
+pub(crate) fn hold_back() {
+    let limit = garbage_limit();
+    if !over(limit)
+        || cfg!(channel_registry_broken = "hold_back_never_waits")
+        || (sync::is_pinned() && !cfg!(channel_registry_broken = "hold_back_inside_pin"))
+    {
+        return;
+    }
+    HELD_BACK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    #[cfg(not(any(loom, shuttle)))]
+    let start = std::time::Instant::now();
+    #[cfg(any(loom, shuttle))]
+    let mut rounds = 0;
+    loop {
+        publish_local_garbage();
+        sync::pin().flush();
+        if !over(limit) {
+            return;
+        }
+        #[cfg(not(any(loom, shuttle)))]
+        let out_of_time = start.elapsed() >= HOLD_BACK_FOR;
+        #[cfg(any(loom, shuttle))]
+        let out_of_time = {
+            rounds += 1;
+            rounds >= HOLD_BACK_ROUNDS
+        };
+        if out_of_time {
+            GAVE_UP.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return;
+        }
+        sync::wait();
+    }
 }

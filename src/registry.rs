@@ -1174,7 +1174,10 @@ where
         // for `T: Send`). Deferred *before* the id leaves the indexes below:
         // that runs the user's `Hash` and `Ord`, which may panic, and the
         // release must not be skipped.
-        unsafe { reclaim::defer(guard, old.cast(), release_generation::<T, S>) };
+        // SAFETY: `old` is alive under `guard`.
+        let bytes = unsafe { &*old }.bytes();
+        // SAFETY: as above.
+        unsafe { reclaim::defer(guard, old.cast(), bytes, release_generation::<T, S>) };
         if successor == deleted() {
             self.points.remove(node, guard);
             if !self.keep_deleted_key(guard) {

@@ -10,7 +10,9 @@
 use std::sync::Arc;
 use std::thread;
 
-use channel_registry::{__overflowed, __teardowns, Registry, channels_alive, reclaim};
+use channel_registry::{
+    __overflowed, __pin, __teardowns, Registry, channels_alive, reclaim, set_garbage_limit,
+};
 use spec::CountingAlloc;
 
 #[global_allocator]
@@ -23,17 +25,20 @@ const PER_CALL: usize = 4;
 fn a_sending_thread_overflows_and_churning_calls_drain_it_within_the_limit() {
     // The heap before anything: the epoch's lazily built global state
     // first, so that it is part of the baseline.
-    drop(crossbeam_epoch::pin());
+    drop(__pin());
     reclaim();
+    // This test holds garbage back on purpose: no limit, or the churner
+    // would wait for the pin below.
+    set_garbage_limit(usize::MAX);
     CountingAlloc::enable();
     let baseline = CountingAlloc::live();
     let registry = Arc::new(Registry::<u64, u64>::new());
     let (overflowed_before, _) = __overflowed();
 
     // A churning thread retires about 30,000 objects while this thread
-    // holds an epoch pin, so none of them can be collected yet. (The
-    // registry uses crossbeam-epoch's default collector.)
-    let pin = crossbeam_epoch::pin();
+    // holds a pin of the registry's epoch collector, so none of them can be
+    // collected yet.
+    let pin = __pin();
     let churner = {
         let registry = Arc::clone(&registry);
         thread::spawn(move || {

@@ -69,12 +69,12 @@ pub type HeldPin<'a> = Box<dyn Pinned + 'a>;
 
 /// The pin that keeps this crate's retired channels from being freed.
 ///
-/// The registry currently defers its frees through crossbeam-epoch's default
-/// collector (`Registry::delete`, `reclaim`), so this is an epoch pin on that
-/// collector. It is the one place to change if the registry gets a pin of its
-/// own.
+/// The registry defers its frees through an epoch collector of its own
+/// (`Registry::delete`, `reclaim`), so this is a pin on that collector, as a
+/// thread descheduled inside a registry call would hold. (A pin on
+/// crossbeam-epoch's default collector holds nothing of the registry's.)
 pub fn registry_pin() -> HeldPin<'static> {
-    Box::new(crossbeam_epoch::pin())
+    Box::new(channel_registry::__pin())
 }
 
 /// A receiver the micro-benchmarks can take one message from.

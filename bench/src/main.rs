@@ -59,6 +59,9 @@ struct Args {
     mem_ops: u64,
     criterion: Option<PathBuf>,
     sampling: Sampling,
+    /// `channel_registry::set_garbage_limit` for this run and its children;
+    /// `None`: the crate's default.
+    garbage_limit: Option<usize>,
 }
 
 /// Which op of each block of 64 is timed.
@@ -81,7 +84,7 @@ fn bench_dir() -> PathBuf {
 const USAGE: &str = "usage: channel-registry-bench [--ops N] [--reps N] [--threads 1,2,4,8] \
 [--keys 1024,65536,1048576] [--workloads read-heavy,mixed,churn,churn-held-pin] \
 [--impls all|NAME,...] [--out CSV] [--mem-ops N] [--no-memory] [--no-report] [--no-estimate] \
-[--estimate-only] \
+[--estimate-only] [--garbage-limit BYTES|none] \
 [--render CSV] [--print-ops N] [--criterion-table DIR] \
 [--sampling jitter|stride (stride implies --no-report)]
 Defaults: the full matrix (bench/README.md).";
@@ -151,6 +154,7 @@ fn parse_args() -> Args {
         mem_ops: 200_000,
         criterion: None,
         sampling: Sampling::Jitter,
+        garbage_limit: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -183,6 +187,12 @@ fn parse_args() -> Args {
             "--render" => a.render = Some(PathBuf::from(val())),
             "--memory-only" => a.memory_only = true,
             "--garbage-run" => a.garbage_run = true,
+            "--garbage-limit" => {
+                a.garbage_limit = Some(match val().as_str() {
+                    "none" => usize::MAX,
+                    v => parse(&flag, &v.replace('_', "")),
+                })
+            }
             "--print-ops" => a.print_ops = Some(parse(&flag, &val())),
             "--criterion-table" => a.criterion = Some(PathBuf::from(val())),
             "--sampling" => {
@@ -551,6 +561,9 @@ fn setup_go(impls: &mut Vec<String>) -> Option<GoRow> {
 
 fn main() {
     let args = parse_args();
+    if let Some(limit) = args.garbage_limit {
+        channel_registry::set_garbage_limit(limit);
+    }
     if let Some(n) = args.print_ops {
         print_ops(&args, n);
         return;
@@ -781,8 +794,14 @@ fn garbage_cell(
 /// Runs this binary with `args` and returns its output.
 fn child(args: &[&str]) -> Result<String, String> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    // The parent's garbage limit, if it was given one.
+    let limit = std::env::args()
+        .skip_while(|a| a != "--garbage-limit")
+        .take(2)
+        .collect::<Vec<_>>();
     let out = Command::new(exe)
         .args(args)
+        .args(limit)
         .output()
         .map_err(|e| format!("cannot start child: {e}"))?;
     if !out.status.success() {

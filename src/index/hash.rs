@@ -540,7 +540,14 @@ impl<K: Hash + Eq, V> HashIndex<K, V> {
         // it live (it is only ever live in the root and in tables being
         // migrated from, whose readers pinned earlier). Freed once every
         // thread pinned now has unpinned, on any thread (`K, V: Send`).
-        unsafe { crate::reclaim::defer(guard, node.cast(), release_node::<K, V>) };
+        unsafe {
+            crate::reclaim::defer(
+                guard,
+                node.cast(),
+                std::mem::size_of::<Node<K, V>>(),
+                release_node::<K, V>,
+            )
+        };
         true
     }
 

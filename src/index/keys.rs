@@ -13,10 +13,10 @@ pub(crate) struct Keys<K> {
 
 impl<K: Ord + Clone + Send + 'static> Keys<K> {
     pub(crate) fn new() -> Self {
-        // The registry pins with `epoch::pin()`, i.e. the default collector;
-        // the skip list checks that its guards come from its own collector.
+        // The registry pins the crate's own collector (`sync::collector`);
+        // the skip list checks that its guards come from its collector.
         Keys {
-            list: base::SkipList::new(crossbeam_epoch::default_collector().clone()),
+            list: base::SkipList::new(crate::sync::collector().clone()),
         }
     }
 

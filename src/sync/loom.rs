@@ -46,16 +46,30 @@ pub(crate) fn pin() -> crossbeam_epoch::Guard {
 /// loom cannot see while epoch is a black box (module docs).
 #[cfg(not(crossbeam_loom))]
 pub(crate) fn pin() -> Pinned {
-    use crossbeam_epoch::{Collector, LocalHandle};
-    loom::lazy_static! {
-        static ref COLLECTOR: Collector = Collector::new();
-    }
-    loom::thread_local! {
-        static HANDLE: LocalHandle = COLLECTOR.register();
-    }
     let guard = HANDLE.with(|handle| handle.pin());
     fence(std::sync::atomic::Ordering::SeqCst);
     Pinned(guard)
+}
+
+#[cfg(not(crossbeam_loom))]
+loom::lazy_static! {
+    static ref COLLECTOR: crossbeam_epoch::Collector = crossbeam_epoch::Collector::new();
+}
+
+#[cfg(not(crossbeam_loom))]
+loom::thread_local! {
+    static HANDLE: crossbeam_epoch::LocalHandle = COLLECTOR.register();
+}
+
+/// Whether the calling (simulated) thread is inside a pin.
+#[cfg(not(crossbeam_loom))]
+pub(crate) fn is_pinned() -> bool {
+    HANDLE.with(|handle| handle.is_pinned())
+}
+
+#[cfg(crossbeam_loom)]
+pub(crate) fn is_pinned() -> bool {
+    crossbeam_epoch::is_pinned()
 }
 
 /// The other half of what loom cannot see while epoch is a black box:

@@ -11,8 +11,10 @@
 //!
 //! Three builds:
 //!
-//! * normal builds: `std`, and crossbeam-epoch's default collector
-//!   (`epoch::pin()`);
+//! * normal builds: `std`, and a crossbeam-epoch collector of the crate's
+//!   own (`native.rs`, [`collector`]), so that no pin or garbage of another
+//!   crate holds the registry's back, and no caller can hold one of its
+//!   pins;
 //! * `--cfg loom` (`RUSTFLAGS="--cfg loom" cargo test`): loom's primitives,
 //!   which explore every interleaving up to a bound and model the C11 memory
 //!   model (weak loads included);

@@ -1,5 +1,5 @@
-//! The shipped build: `std`'s primitives and crossbeam-epoch's default
-//! collector.
+//! The shipped build: `std`'s primitives and a crossbeam-epoch collector of
+//! the crate's own.
 
 pub(crate) use super::cell::UnsafeCell;
 pub(crate) use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering, fence};
@@ -34,9 +34,37 @@ pub(crate) fn wait() {
     std::thread::yield_now();
 }
 
+/// The crate's own epoch collector: the registry's garbage, and how long
+/// its collections take, do not depend on what other crates of the process
+/// defer, and no code outside the crate can hold one of its pins (so a
+/// retiring call that waits for the epoch, `reclaim::hold_back`, never
+/// waits for a pin that a caller holds around it).
+pub(crate) fn collector() -> &'static crossbeam_epoch::Collector {
+    static COLLECTOR: std::sync::LazyLock<crossbeam_epoch::Collector> =
+        std::sync::LazyLock::new(crossbeam_epoch::Collector::new);
+    &COLLECTOR
+}
+
+std::thread_local! {
+    static HANDLE: crossbeam_epoch::LocalHandle = collector().register();
+}
+
+/// Pins the crate's collector for the calling thread. A thread whose
+/// thread-locals are being destroyed (a message's `Drop` that uses the
+/// registry at thread exit) pins through a handle of its own, as
+/// crossbeam-epoch's default collector does.
 #[inline]
 pub(crate) fn pin() -> crossbeam_epoch::Guard {
-    crossbeam_epoch::pin()
+    HANDLE
+        .try_with(|handle| handle.pin())
+        .unwrap_or_else(|_| collector().register().pin())
+}
+
+/// Whether the calling thread is inside a pin of the crate's collector.
+pub(crate) fn is_pinned() -> bool {
+    HANDLE
+        .try_with(|handle| handle.is_pinned())
+        .unwrap_or(false)
 }
 
 /// Nothing: crossbeam-epoch's own fences order a retirement before the

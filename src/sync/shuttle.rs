@@ -42,15 +42,21 @@ pub(crate) fn deadline_passes() -> bool {
     shuttle::rand::thread_rng().next_u32() % 2 == 0
 }
 
+shuttle::lazy_static! {
+    static ref COLLECTOR: crossbeam_epoch::Collector = crossbeam_epoch::Collector::new();
+}
+
+shuttle::thread_local! {
+    static HANDLE: crossbeam_epoch::LocalHandle = COLLECTOR.register();
+}
+
 pub(crate) fn pin() -> crossbeam_epoch::Guard {
-    use crossbeam_epoch::{Collector, LocalHandle};
-    shuttle::lazy_static! {
-        static ref COLLECTOR: Collector = Collector::new();
-    }
-    shuttle::thread_local! {
-        static HANDLE: LocalHandle = COLLECTOR.register();
-    }
     HANDLE.with(|handle| handle.pin())
+}
+
+/// Whether the calling (simulated) thread is inside a pin.
+pub(crate) fn is_pinned() -> bool {
+    HANDLE.with(|handle| handle.is_pinned())
 }
 
 /// Nothing: shuttle runs every atomic as `SeqCst` on one thread at a

@@ -372,6 +372,12 @@ pub struct Scenario {
     /// removal path). Production registries take either path by counts
     /// (`src/registry.rs`, *Deleted ids' keys*).
     pub keep_deleted_keys: bool,
+    /// The process's garbage limit for the execution
+    /// (`channel_registry::set_garbage_limit`): `Some(0)` makes every
+    /// `set`, `register` and `delete` that retired something wait for the
+    /// epoch and release ready objects before it returns (the hold-back
+    /// path); `None` keeps the default, which these scenarios never reach.
+    pub garbage_limit: Option<usize>,
 }
 
 /// How a loom run is bounded (shuttle runs are bounded by iterations).
@@ -472,6 +478,9 @@ impl Scenario {
     /// One execution. Threads are spawned in `order` (indices into
     /// `self.threads`); each keeps its own index for naming and results.
     pub fn run_once(&self, order: &[usize]) {
+        if let Some(limit) = self.garbage_limit {
+            channel_registry::set_garbage_limit(limit);
+        }
         let ledger = Ledger::new(self.message_values());
         let registry = Registry::<u64, Msg, Tag>::new()
             .__keep_deleted_keys(self.keep_deleted_keys.then_some((0, 1 << 20)));
