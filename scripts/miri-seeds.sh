@@ -6,7 +6,7 @@
 # the real skip list and crossbeam-epoch, which loom and shuttle replace or
 # treat as a black box. The tests shrink their loops under Miri
 # (`scaled(native, miri)` in each file). Other flags as in scripts/miri.sh.
-#   bash scripts/miri-seeds.sh [SEEDS]   (default 16; CI runs 4)
+#   bash scripts/miri-seeds.sh [SEEDS]   (default 16; CI runs 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds=${1:-16}
