@@ -86,6 +86,92 @@ fn pair_absent(name: &'static str, a: Op, b: Op) {
     .check(Bound::Exhaustive);
 }
 
+/// Pairs on an id that was deleted with its node kept in the point index
+/// (`src/registry.rs`, *Deleted ids' nodes*): its slot holds `deleted()`,
+/// and a `set` or `register` re-creates the id in place with one CAS on the
+/// slot, which races the other thread's re-creation, delete, send, or
+/// `ids()`, which takes the kept node out (marks the slot `removed()`, then
+/// unlinks it) unless a re-creation got there first. Every scenario ends
+/// with `contains` and `ids()` (the harness), so an id unlinked after its
+/// re-creation, or created twice, fails it.
+fn pair_kept(name: &'static str, a: Vec<Op>, b: Vec<Op>) {
+    Scenario {
+        name,
+        cap: 1,
+        initial: vec![(1, vec![])],
+        deleted: vec![1],
+        keep_deleted_keys: true,
+        threads: vec![a, b],
+        ..Default::default()
+    }
+    .check(Bound::Exhaustive);
+}
+
+/// Two re-creations in place: one CAS wins, the other `set` replaces the
+/// winner's generation. Catches `recreate_by_store`.
+#[test]
+fn kept_set_set() {
+    pair_kept("kept: set || set", vec![Op::Set(1)], vec![Op::Set(1)]);
+}
+
+#[test]
+fn kept_set_register() {
+    pair_kept(
+        "kept: set || register",
+        vec![Op::Set(1)],
+        vec![Op::Register(1)],
+    );
+}
+
+#[test]
+fn kept_set_delete() {
+    pair_kept("kept: set || delete", vec![Op::Set(1)], vec![Op::Delete(1)]);
+}
+
+#[test]
+fn kept_set_try_send() {
+    pair_kept(
+        "kept: set || try_send",
+        vec![Op::Set(1)],
+        vec![Op::TrySend(1, 10)],
+    );
+}
+
+/// `ids()` finds the kept node's id deleted and takes the node out, while
+/// the other thread re-creates the id in place: the mark and the
+/// re-creation are two CASes on the slot from `deleted()`, so exactly one
+/// wins. Catches `take_out_skips_mark`.
+#[test]
+fn kept_set_ids() {
+    pair_kept("kept: set || ids", vec![Op::Set(1)], vec![Op::Ids]);
+}
+
+#[test]
+fn kept_register_ids() {
+    pair_kept(
+        "kept: register || ids",
+        vec![Op::Register(1)],
+        vec![Op::Ids],
+    );
+}
+
+/// A re-creation in place and a delete of it, against another
+/// re-creation: the second `set` finds the slot deleted again (in place
+/// once more), or a generation to replace.
+#[test]
+fn kept_set_delete_vs_set() {
+    Scenario {
+        name: "kept: set, delete || set",
+        cap: 1,
+        initial: vec![(1, vec![])],
+        deleted: vec![1],
+        keep_deleted_keys: true,
+        threads: vec![vec![Op::Set(1), Op::Delete(1)], vec![Op::Set(1)]],
+        ..Default::default()
+    }
+    .check(Bound::Preemptions(3));
+}
+
 #[test]
 fn absent_set_set() {
     pair_absent("absent: set || set", Op::Set(2), Op::Set(2));

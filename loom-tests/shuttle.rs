@@ -164,6 +164,13 @@ fn generate(d: &mut Draw) -> Scenario {
     // keeping path (a re-creation that finds its key, `ids()` taking a
     // deleted id's key out) races as often as the removal path.
     let keep_deleted_keys = d.chance(50);
+    // Half of those start with an id deleted and its node kept, so its
+    // first `set` or `register` re-creates it in place (`src/registry.rs`,
+    // *Deleted ids' nodes*) against whatever else the threads do to it.
+    let deleted = match initial.first() {
+        Some((id, _)) if keep_deleted_keys && d.chance(50) => vec![*id],
+        _ => Vec::new(),
+    };
     Scenario {
         name: "random",
         cap,
@@ -172,6 +179,7 @@ fn generate(d: &mut Draw) -> Scenario {
         threads,
         closer: if any_untimed { ids } else { Vec::new() },
         keep_deleted_keys,
+        deleted,
         // A quarter of them with the garbage limit at zero: every retiring
         // call takes the hold-back path (waits for the epoch, releases
         // ready objects) before it returns.

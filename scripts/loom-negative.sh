@@ -33,7 +33,9 @@ freeze_skips_empty=loom_index:creation_vs_another_threads_migration
 chunk_misses_last_bucket=loom_index:migration_vs_try_send_then_contains
 claim_without_release=loom_pairs:set_delete
 ids_cleanup_skips_repair=loom_index:ids_cleanup_vs_re_creation
-release_skips_epoch=loom_shapes:drop_rx_then_delete_vs_try_send"
+release_skips_epoch=loom_shapes:drop_rx_then_delete_vs_try_send
+take_out_skips_mark=loom_pairs:kept_set_ids
+recreate_by_store=loom_pairs:kept_set_set"
 cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
 mkdir -p target
 survivors=()

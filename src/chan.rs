@@ -53,6 +53,19 @@ pub(crate) fn deleted<T, S>() -> *mut Chan<T, S> {
     ptr::without_provenance_mut(1)
 }
 
+/// The content of a slot whose deleted id's node is being taken out of the
+/// point index: unlike [`deleted()`], final (the registry's module docs,
+/// *Deleted ids' nodes*). Never dereferenced, and never a `successor`.
+pub(crate) fn removed<T, S>() -> *mut Chan<T, S> {
+    ptr::without_provenance_mut(2)
+}
+
+/// Whether a pointer loaded from a slot or a `successor` is one of the two
+/// marks rather than a generation: the id has no channel.
+pub(crate) fn is_mark<T, S>(chan: *mut Chan<T, S>) -> bool {
+    chan == deleted() || chan == removed()
+}
+
 /// A new `Arc` count of the generation at `chan`, leaving alone the count
 /// that the pointer itself carries.
 ///

@@ -95,10 +95,13 @@
 //! receiver costs a `SeqCst` fence and a load unless someone waits. The ids
 //! are also kept in order in a `crossbeam-skiplist`, which only `set` of a
 //! new id, `delete`, and iteration touch. A delete may leave its id's key
-//! there, so that creating the id again reads the list and writes nothing:
-//! the list keeps at most `2 × live ids + 64` deleted ids' keys at each
-//! delete (never more than twice the most ids ever live, plus 65), and
-//! [`ids`](Registry::ids) takes out each one it passes.
+//! there, and its entry in the hash table (the key and an empty slot; its
+//! channel is retired as usual), so that creating the id again is one
+//! compare-and-swap on that slot and writes to neither index: deleted ids
+//! are kept so at most `2 × live ids + 64` at each delete (never more than
+//! twice the most ids ever live, plus 65), [`len`](Registry::len) does not
+//! count them, and [`ids`](Registry::ids) takes out each one it passes.
+//! Churn over a fixed set of ids then never resizes the hash table.
 //!
 //! # Memory held by retired channels
 //!

@@ -4,11 +4,12 @@
 //! # Data
 //!
 //! Each id has a [`Slot`]: one atomic pointer to the id's current generation
-//! ([`Chan`]), or [`deleted()`] once the id is deleted. A slot never comes
-//! back from `deleted()`; its node is removed and a later `set` makes a new
-//! node. A `set` on a live id never touches an index: it swaps the
-//! generation inside the slot, so a concurrent send can never see the id as
-//! absent.
+//! ([`Chan`]), or one of two marks: [`deleted()`] once the id is deleted,
+//! and [`removed()`] once its node is on its way out of the point index. A
+//! slot may come back from `deleted()` (a `set` re-creates the id in the same
+//! node: *Deleted ids' nodes*, below), never from `removed()`. A `set` on a
+//! live id never touches an index: it swaps the generation inside the slot,
+//! so a concurrent send can never see the id as absent.
 //!
 //! # Two indexes, one truth
 //!
@@ -22,15 +23,17 @@
 //!
 //! * **Which index decides whether an id exists:** the point index. An id
 //!   exists exactly when the point index holds a live entry for it whose
-//!   slot is not `deleted()`. The ordered set is a hint that iteration checks
-//!   against the point index.
-//! * **Insert** (a `set` or `register` of an absent id): the node goes into
-//!   the point index first (that CAS is the linearization point of the
+//!   slot holds a generation (neither mark). The ordered set is a hint that
+//!   iteration checks against the point index.
+//! * **Insert** (a `set` or `register` of an id with no node): the node goes
+//!   into the point index first (that CAS is the linearization point of the
 //!   creation), then the id into the ordered set, before the call returns.
-//! * **Removal** (the thread whose CAS moved the slot to `deleted()`, the
-//!   linearization point of the delete): the point-index entry becomes a
-//!   tombstone (the node is freed through the epoch), then the id leaves the
-//!   ordered set, unless its key may stay (*Deleted ids' keys*, below).
+//!   An id whose node was kept is re-created in place instead (below).
+//! * **Removal** (the thread whose CAS advanced the slot past the deleted
+//!   generation): unless the node may stay (*Deleted ids' nodes*), that CAS
+//!   wrote `removed()` rather than `deleted()`; the point-index entry then
+//!   becomes a tombstone (the node is freed through the epoch), then the id
+//!   leaves the ordered set.
 //! * **Keeping the ordered set right** when a removal and a re-creation of
 //!   one id race: the inserter, after its point-index insert, runs a `SeqCst`
 //!   fence and then adds the id to the set; the remover, after taking the id
@@ -57,13 +60,55 @@
 //! the point index, whose get returns the entry that was the id's at some
 //! moment during the call (its module docs say why, resizes included). A
 //! `set` that races a `delete` of the same id may find the deleted node still
-//! in the point index: it removes the entry itself and inserts a new node.
+//! in the point index: it re-creates the id in it, or, if the node is marked
+//! `removed()`, removes the entry itself and inserts a new node.
 //! `ids` sees every id that exists for its whole run: such an id was added to
 //! the ordered set before its creating call returned and is not taken out
 //! while it exists (a removal only follows a delete, or finds the id deleted,
 //! and repairs as above), and the point-index check confirms it. It never
 //! returns an id twice (it resumes after the last id it returned) and may or
 //! may not see ids created or deleted meanwhile.
+//!
+//! # Deleted ids' nodes
+//!
+//! Churn (ids deleted and created again) used to leave a tombstone in the
+//! point index for every delete and take a new bucket for every re-creation,
+//! so the table filled with tombstones and migrated every few thousand
+//! operations at 1,024 ids; a migration copies the whole table, and the
+//! operations that ran into one were the churn benchmark's slowest (its
+//! p99.9). So a delete may leave its id's node in the point index with the
+//! slot at `deleted()`, under the same bound and decision as the key
+//! (*Deleted ids' keys*, below: the node stays exactly when the key does),
+//! and a later `set` or `register` of the id re-creates it with one CAS on
+//! the slot from `deleted()` to the new generation: no allocation of a node,
+//! no bucket, no tombstone. Churn over a fixed set of ids then never
+//! migrates the table.
+//!
+//! * **Linearization:** the re-creating CAS is the creation's linearization
+//!   point, as an insert's CAS is; a lookup that read the slot as `deleted()`
+//!   before it ran saw the id absent at that moment.
+//! * **Taking a node out.** A delete whose node may not stay advances the
+//!   slot from the deleted generation straight to `removed()` (whichever
+//!   thread advances decides, from the counts), so no re-creation can come
+//!   between the delete and the mark. A kept node that `ids` passes is taken
+//!   out by a CAS of its slot from `deleted()` to `removed()`, then the
+//!   tombstone: the mark and a re-creation both CAS the slot from
+//!   `deleted()`, so exactly one wins. Either way a node is never unlinked
+//!   after its id was re-created in it, and a node marked `removed()` is
+//!   never re-created (a `set` that finds the mark finishes the removal and
+//!   inserts a new node, as an insert that meets a stale entry does).
+//! * **No ABA:** a slot's generations are fresh allocations, and a thread
+//!   that CASes from a generation it loaded is pinned, so that generation's
+//!   address cannot come back; `deleted()` may recur, but every CAS from it
+//!   means "the id is absent now", whichever delete put it there.
+//! * **Counts:** `len` is the point index's live entries less the kept
+//!   nodes, counted in one relaxed word (`kept_nodes`: up on a delete's
+//!   advance to `deleted()`, down on a re-creation in place or on `ids`'
+//!   mark), both
+//!   estimates, exact when no create or delete is in flight.
+//! * **Memory:** a kept node is the key and an empty slot, with no channel
+//!   (the generation was retired by the delete), and there are at most as
+//!   many as kept keys.
 //!
 //! # Deleted ids' keys
 //!
@@ -141,19 +186,20 @@ use std::time::Duration;
 
 use crate::block::{Attempt, block_on_until, deadline_after};
 use crate::capacity::{self, Capacity, CapacityError};
-use crate::chan::{Chan, Closed, PushError, SendWait, clone_counted, deleted};
+use crate::chan::{Chan, Closed, PushError, SendWait, clone_counted, deleted, is_mark, removed};
 use crate::error::{RegisterError, SendError, SendTimeoutError, TrySendError, WithState};
 use crate::index::{HashIndex, Keys, Node};
 use crate::outcome::{Created, Retired};
 use crate::receiver::Receiver;
 use crate::reclaim;
 use crate::sender::Sender;
+use crate::stripes::Count;
 use crate::sync::{self, Arc, AtomicPtr, Guard, Ordering, fence};
 
 /// One id's slot, in its point-index node.
 pub(crate) struct Slot<T, S> {
     /// The current generation (an `Arc::into_raw` pointer owning the
-    /// registry's count), or `deleted()`.
+    /// registry's count), `deleted()`, or `removed()`.
     current: AtomicPtr<Chan<T, S>>,
     /// Makes `Slot<T, S>` `Send`/`Sync` exactly when `Arc<Chan<T, S>>` is.
     _owns: PhantomData<Arc<Chan<T, S>>>,
@@ -174,9 +220,15 @@ impl<T, S> Slot<T, S> {
         }
     }
 
-    /// Whether the id of this slot is deleted (its node is on its way out).
-    fn is_deleted(&self) -> bool {
-        self.load() == deleted()
+    /// Whether this slot's node is on its way out of the point index (an
+    /// insert of its id may take it out: `HashIndex::insert`'s `is_stale`).
+    fn is_removed(&self) -> bool {
+        self.load() == removed()
+    }
+
+    /// Whether the id of this slot has a generation (neither mark).
+    fn has_generation(&self) -> bool {
+        !is_mark(self.load())
     }
 
     /// `Acquire`: pairs with the release of the insert that published the
@@ -201,8 +253,8 @@ impl<T, S> Drop for Slot<T, S> {
         // it, so the contents are ordered anyway, and the `Arc` orders its
         // own release. The `Acquire` is kept: in a destructor it costs
         // nothing, and it does not lean on the epoch.)
-        let current = self.current.swap(deleted(), Ordering::Acquire);
-        if current != deleted() {
+        let current = self.current.swap(removed(), Ordering::Acquire);
+        if !is_mark(current) {
             // SAFETY: a slot that still holds a generation owns the
             // registry's `Arc` count of it (module docs); the slot is being
             // dropped, so nothing can read the pointer again.
@@ -257,6 +309,9 @@ where
     /// When a delete may leave its id's key in the ordered set (module docs,
     /// *Deleted ids' keys*); `None`: never.
     kept_keys: Option<KeptKeys>,
+    /// Point-index nodes whose slot is `deleted()` (module docs, *Deleted
+    /// ids' nodes*).
+    kept_nodes: Count,
 }
 
 /// A delete leaves its id's key in the ordered set while the set holds at
@@ -307,6 +362,7 @@ where
             points,
             keys: Keys::new(),
             kept_keys: Some(KEPT_KEYS),
+            kept_nodes: Count::new(),
         }
     }
 
@@ -351,6 +407,13 @@ where
     #[doc(hidden)]
     pub fn __index_migrations(&self) -> u64 {
         self.points.migrations(&sync::pin())
+    }
+
+    /// Live entries in the point index, kept nodes of deleted ids included
+    /// (module docs, *Deleted ids' nodes*): for tests of their bound.
+    #[doc(hidden)]
+    pub fn __index_entries(&self) -> usize {
+        self.points.live(&sync::pin())
     }
 
     /// How many buckets past its home bucket `id`'s entry sits in the point
@@ -581,7 +644,7 @@ where
         // claimed retirement, so a `set_with` that has claimed (and even
         // returned, if a helper is still advancing) may be read past.
         #[cfg(channel_registry_broken = "state_skips_successor")]
-        let current = Some(node.value.load()).filter(|&c| c != deleted());
+        let current = Some(node.value.load()).filter(|&c| !is_mark(c));
         #[cfg(not(channel_registry_broken = "state_skips_successor"))]
         let current = self.current(node, &guard);
         // SAFETY: the slot's generation (or its successor), under `guard`.
@@ -624,7 +687,7 @@ where
                 return false;
             };
             let current = node.value.load();
-            if current == deleted() {
+            if is_mark(current) {
                 return false;
             }
             // SAFETY: loaded from the slot under `guard` (module docs).
@@ -681,7 +744,7 @@ where
         let mut current = node.value.load();
         let mut msg = msg;
         loop {
-            if current == deleted() {
+            if is_mark(current) {
                 return Err(TrySendError::NoSuchId(msg));
             }
             // SAFETY: `current` was loaded from the slot, or from the
@@ -810,7 +873,7 @@ where
             None => deleted(),
         };
         loop {
-            if current == deleted() {
+            if is_mark(current) {
                 wait.cancel();
                 return Attempt::Done(Err(SendError::NoSuchId(msg)));
             }
@@ -890,7 +953,7 @@ where
         return self
             .points
             .get(id, &guard)
-            .is_some_and(|node| !node.value.is_deleted());
+            .is_some_and(|node| node.value.has_generation());
         #[allow(unreachable_code)]
         match self.points.get(id, &guard) {
             Some(node) => self.current(node, &guard).is_some(),
@@ -920,7 +983,7 @@ where
         // The point index's own counts (its live entries), not a count of
         // the registry's: a shared word written on every create and delete
         // cost churn throughput (`crate::stripes`).
-        self.points.live(&sync::pin())
+        self.live_ids(&sync::pin())
     }
 
     /// Whether no id has a channel (same caveat as [`len`](Self::len)).
@@ -1012,7 +1075,7 @@ where
                 // Absent: insert a node whose slot takes its own count. The
                 // point index reports exactly whether this node got in.
                 let node = Box::new(Node::new(id.clone(), Slot::new(chan_ptr)));
-                match self.points.insert(node, Slot::is_deleted, guard) {
+                match self.points.insert(node, Slot::is_removed, guard) {
                     Ok(_) => {
                         self.keys_added(&id, guard);
                         return Installed::Created;
@@ -1026,10 +1089,39 @@ where
                 }
             };
             let current = node.value.load();
-            if current == deleted() {
-                // Deleted and not yet out of the point index: take it out
+            if current == removed() {
+                // On its way out of the point index: take it out
                 // (idempotent), so the next round inserts a new node.
                 self.points.remove(node, guard);
+                continue;
+            }
+            if current == deleted() {
+                // A deleted id whose node was kept (module docs, *Deleted
+                // ids' nodes*): re-create it in place. Success `Release`:
+                // publishes the generation to `Slot::load`'s `Acquire`, as
+                // the insert's CAS does for a new node; nothing to acquire
+                // (the slot held a mark). Failure `Relaxed`: the slot is
+                // loaded again with `Acquire` on the next round.
+                let won = if cfg!(channel_registry_broken = "recreate_by_store") {
+                    // Negative control: a check-then-store, which overwrites
+                    // a racing re-creation (its generation is never closed
+                    // or released) or a `take_out`'s mark (the id is
+                    // unlinked right after it was created).
+                    node.value.current.store(chan_ptr, Ordering::Release);
+                    true
+                } else {
+                    node.value
+                        .current
+                        .compare_exchange(deleted(), chan_ptr, Ordering::Release, Ordering::Relaxed)
+                        .is_ok()
+                };
+                if won {
+                    // The slot now owns our count.
+                    let _ = Arc::into_raw(chan);
+                    self.kept_nodes.add(-1);
+                    self.keys_added(&id, guard);
+                    return Installed::Created;
+                }
                 continue;
             }
             // SAFETY: loaded from the slot under `guard`.
@@ -1085,21 +1177,58 @@ where
         if self
             .points
             .get(id, guard)
-            .is_some_and(|node| !node.value.is_deleted())
+            .is_some_and(|node| node.value.has_generation())
         {
             self.keys.insert(id, guard);
         }
     }
 
-    /// Whether a delete may leave its id's key in the ordered set (module
-    /// docs, *Deleted ids' keys*). Called after the delete took the id out
-    /// of the point index, so the deleted id's own key counts as a deleted
-    /// one.
+    /// Takes a deleted id's kept node out of the point index (module docs,
+    /// *Deleted ids' nodes*): marks its slot `removed()`, then removes the
+    /// entry. Returns `false`, and does nothing, if the slot no longer
+    /// holds `deleted()`: the id was re-created in place, or another thread
+    /// is taking the node out.
+    fn take_out(&self, node: &IdNode<K, T, S>, guard: &Guard) -> bool {
+        // Negative control `take_out_skips_mark`: removing the entry without
+        // the mark unlinks a node that a `set` re-created in place meanwhile,
+        // and the id it just created vanishes.
+        if !cfg!(channel_registry_broken = "take_out_skips_mark")
+            // `Relaxed` both ways: the mark carries no data, and nothing
+            // read after it depends on this thread's earlier writes. A
+            // thread that reads `removed()` only removes the entry, whose
+            // own CAS decides; the CAS itself is what makes the mark and a
+            // re-creation in place exclusive (both read `deleted()`, and only
+            // one RMW can).
+            && node
+                .value
+                .current
+                .compare_exchange(deleted(), removed(), Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return false;
+        }
+        self.kept_nodes.add(-1);
+        self.points.remove(node, guard);
+        true
+    }
+
+    /// Ids that exist: the point index's live entries, less the deleted
+    /// ids' nodes it still holds (both estimates, exact when no create or
+    /// delete is in flight).
+    fn live_ids(&self, guard: &Guard) -> usize {
+        let kept = usize::try_from(self.kept_nodes.sum()).unwrap_or(0);
+        self.points.live(guard).saturating_sub(kept)
+    }
+
+    /// Whether a delete may leave its id's key in the ordered set, and its
+    /// node in the point index (module docs, *Deleted ids' keys*). Called
+    /// before the delete advances the slot: the id being deleted is counted
+    /// as a deleted one, not a live one.
     fn keep_deleted_key(&self, guard: &Guard) -> bool {
         let Some(kept) = self.kept_keys else {
             return false;
         };
-        let live = self.points.live(guard);
+        let live = self.live_ids(guard).saturating_sub(1);
         let deleted_keys = self.keys.len().saturating_sub(live);
         deleted_keys
             <= kept
@@ -1113,7 +1242,7 @@ where
     fn current(&self, node: &IdNode<K, T, S>, guard: &Guard) -> Option<*mut Chan<T, S>> {
         loop {
             let current = node.value.load();
-            if current == deleted() {
+            if is_mark(current) {
                 return None;
             }
             // SAFETY: loaded from the slot under `guard`.
@@ -1152,10 +1281,21 @@ where
         // (`notify_all`), which publishes the successor as well; the CAS
         // keeps its own release rather than lean on the wake-up code.
         // Failure: another thread advanced it; nothing to read.
+        //
+        // A delete whose node may not stay (module docs, *Deleted ids'
+        // nodes*) advances the slot straight to `removed()`: the mark comes
+        // with the advance, so no re-creation in place can slip in between
+        // (and it is one atomic step, not two). Whichever thread advances
+        // decides, from the same counts.
+        let target = if successor == deleted() && !self.keep_deleted_key(guard) {
+            removed()
+        } else {
+            successor
+        };
         let advanced = node
             .value
             .current
-            .compare_exchange(old, successor, Ordering::Release, Ordering::Relaxed)
+            .compare_exchange(old, target, Ordering::Release, Ordering::Relaxed)
             .is_ok();
         if !advanced {
             return;
@@ -1178,11 +1318,11 @@ where
         let bytes = unsafe { &*old }.bytes();
         // SAFETY: as above.
         unsafe { reclaim::defer(guard, old.cast(), bytes, release_generation::<T, S>) };
-        if successor == deleted() {
+        if target == deleted() {
+            self.kept_nodes.add(1);
+        } else if target == removed() {
             self.points.remove(node, guard);
-            if !self.keep_deleted_key(guard) {
-                self.keys_removed(node.key(), guard);
-            }
+            self.keys_removed(node.key(), guard);
         }
     }
 }
@@ -1237,7 +1377,7 @@ where
             // registry before this drop. (It was `Acquire`; `just orderings`
             // passed `Relaxed`.)
             let current = node.value.current.load(Ordering::Relaxed);
-            if current != deleted() {
+            if !is_mark(current) {
                 // SAFETY: the slot owns a count of `current`.
                 unsafe { &*current }.close();
             }
@@ -1379,13 +1519,16 @@ where
                 break;
             }
             // The ordered set is a hint: the point index decides.
-            let exists = registry
-                .points
-                .get(k, &guard)
-                .is_some_and(|node| registry.current(node, &guard).is_some());
-            if exists {
+            let node = registry.points.get(k, &guard);
+            if node.is_some_and(|node| registry.current(node, &guard).is_some()) {
                 self.last = Some(k.clone());
                 return self.last.clone();
+            }
+            // A deleted id's node, if it was kept (module docs, *Deleted ids'
+            // nodes*): take it out, unless the id is being re-created in
+            // place (then `take_out` does nothing).
+            if let Some(node) = node {
+                registry.take_out(node, &guard);
             }
             // A deleted id's key (module docs, *Deleted ids' keys*): take it
             // out, with the removal's repair in case the id is being

@@ -59,3 +59,30 @@ fn stripe() -> usize {
     // at thread exit) uses stripe 0.
     STRIPE.try_with(|s| *s).unwrap_or(0)
 }
+
+/// A count in one word on its own cache line pair, for a statistic that is
+/// read as often as it is written (a striped one would make every read sum
+/// all the stripes). Plain `std` atomics for the same reason as [`Striped`]:
+/// no protocol decision depends on its exact value.
+#[repr(align(128))]
+pub(crate) struct Count(AtomicIsize);
+
+impl Count {
+    pub(crate) const fn new() -> Self {
+        Count(AtomicIsize::new(0))
+    }
+
+    /// Adds `n` (negative to subtract).
+    #[inline]
+    pub(crate) fn add(&self, n: isize) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The count: exact when no thread is changing it; a reader racing an
+    /// add and a subtract on two threads may see it below zero for a
+    /// moment.
+    #[inline]
+    pub(crate) fn sum(&self) -> isize {
+        self.0.load(Ordering::Relaxed)
+    }
+}

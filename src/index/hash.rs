@@ -32,11 +32,15 @@
 //!   writes and never waits, whatever a migration is doing.
 //! * **insert** (a `set` or `register` of an absent id): place the node in
 //!   the first empty bucket of its chain with a CAS, unless a live entry for
-//!   the key exists. A live entry whose slot is already deleted is first
-//!   removed (`is_stale`), so a deleted id never blocks its re-creation.
-//! * **remove** (the thread that deletes an id, or one that finds its entry
-//!   stale): CAS the entry to a tombstone; the winner defers the node's free
-//!   through the caller's epoch guard.
+//!   the key exists. A live entry that the caller calls stale (`is_stale`:
+//!   the registry's slot marked `removed()`) is first removed, so a node on
+//!   its way out never blocks its id's re-creation.
+//! * **remove** (the thread that takes a deleted id's node out, or one that
+//!   finds its entry stale): CAS the entry to a tombstone; the winner defers
+//!   the node's free through the caller's epoch guard. The registry keeps
+//!   most deleted ids' nodes and re-creates ids in them (its module docs,
+//!   *Deleted ids' nodes*), so churn over a fixed set of ids neither removes
+//!   nor inserts here; the index itself never changes a live entry.
 //!
 //! # Migration (resize)
 //!

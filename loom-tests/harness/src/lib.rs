@@ -360,6 +360,11 @@ pub struct Scenario {
     pub initial: Vec<(u64, Vec<u32>)>,
     /// Sender handles taken at the start, by id.
     pub handles: Vec<u64>,
+    /// Ids deleted at the end of the set-up (after `initial` and
+    /// `handles`). With `keep_deleted_keys`, each one's node stays in the
+    /// point index with its slot deleted: the threads then start on the
+    /// re-creation-in-place path (`src/registry.rs`, *Deleted ids' nodes*).
+    pub deleted: Vec<u64>,
     pub threads: Vec<Vec<Op>>,
     /// Ids that a closing thread deletes once every other thread has
     /// returned from its last `set` or `register`. Every generation is then
@@ -451,6 +456,9 @@ impl Scenario {
             };
             assert_eq!(m.step(sender), Some(O::Handle(true)), "set-up handle");
         }
+        for id in &self.deleted {
+            assert_eq!(m.step(M::Delete(*id)), Some(O::Bool(true)), "set-up delete");
+        }
         m
     }
 
@@ -515,6 +523,9 @@ impl Scenario {
                 handle
             })
             .collect();
+        for id in &self.deleted {
+            assert!(registry.delete(id), "set-up delete");
+        }
 
         // An initial receiver that a thread drops is moved into that thread;
         // the others are shared.
