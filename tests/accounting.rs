@@ -594,7 +594,15 @@ fn run(p: Params) {
         failures[2],
         failures[3]
     );
-    assert!(!sent.is_empty(), "{p:?}: no send succeeded");
+    // Natively every case sends hundreds of times, so a case in which no
+    // send succeeded means the workload is broken. Under Miri a thread runs
+    // 12 to 30 operations, and a schedule in which every send finds its id
+    // deleted happens (`just miri-seeds`, seed 1, in the CI run of the
+    // change that keeps deleted ids' nodes); the accounting above has still
+    // checked every create, delete and drop of that case.
+    if !cfg!(miri) {
+        assert!(!sent.is_empty(), "{p:?}: no send succeeded");
+    }
 }
 
 /// `native` natively, `miri` under Miri (`just miri-seeds`), where each
