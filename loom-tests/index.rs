@@ -85,7 +85,8 @@ fn delete_vs_migration() {
 /// Delete and re-create one id while a third thread creates another: the
 /// re-creation inserts a new node into a table whose old entry is a
 /// tombstone or is being migrated, and the ordered set must end up listing
-/// exactly the ids that exist. Catches `keys_skip_repair`.
+/// exactly the ids that exist. Catches `touch_without_bump` and
+/// `remove_without_claim`.
 #[test]
 fn delete_vs_set_vs_migration() {
     ids(
@@ -133,9 +134,10 @@ fn creation_vs_another_threads_migration() {
 /// A deleted id's key stays in the ordered set (the keeping path): `ids()`
 /// finds it, sees the id absent and takes the key out, while another thread
 /// re-creates the id, whose creation finds the key still there and adds
-/// nothing. The removal must put the key back (its repair), or the id
-/// exists and `ids()` never lists it again. Catches
-/// `ids_cleanup_skips_repair`.
+/// nothing but a version bump. The removal must see the bump, or the id
+/// it sees in the point index, and leave the key, or the id exists and
+/// `ids()` never lists it again. Catches `ids_cleanup_skips_check`,
+/// `touch_without_bump` and `remove_without_claim`.
 #[test]
 fn ids_cleanup_vs_re_creation() {
     Scenario {

@@ -8,7 +8,7 @@
 # result here is reproducible.
 set -u
 cd "$(dirname "$0")/.."
-schedule_bugs="skip_close no_follow close_before_claim get_skips_moved swap_before_claimed_done keys_skip_repair ids_cleanup_skips_repair freeze_skips_empty chunk_misses_last_bucket contains_skips_successor state_skips_successor close_after_advance close_wakes_one cancel_drops_wakeup finish_keeps_wakeup waiter_pop_skips_notify timeout_skips_final_attempt"
+schedule_bugs="skip_close no_follow close_before_claim get_skips_moved swap_before_claimed_done touch_without_bump remove_without_claim ids_cleanup_skips_check freeze_skips_empty chunk_misses_last_bucket contains_skips_successor state_skips_successor close_after_advance close_wakes_one cancel_drops_wakeup finish_keeps_wakeup waiter_pop_skips_notify timeout_skips_final_attempt"
 weak_memory_bugs="no_notify_fence ring_relaxed_stamp"
 # Schedule bugs that need more schedules than the default to show.
 deep_bugs="freeze_skips_empty"

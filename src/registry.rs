@@ -34,15 +34,20 @@
 //!   wrote `removed()` rather than `deleted()`; the point-index entry then
 //!   becomes a tombstone (the node is freed through the epoch), then the id
 //!   leaves the ordered set.
-//! * **Keeping the ordered set right** when a removal and a re-creation of
-//!   one id race: the inserter, after its point-index insert, runs a `SeqCst`
-//!   fence and then adds the id to the set; the remover, after taking the id
-//!   out of the set, runs a `SeqCst` fence and then looks the id up in the
-//!   point index, and puts it back if it is live again. The two fences are
-//!   ordered one way or the other: either the inserter's add comes after the
-//!   removal (the id is back), or the remover's look-up sees the new node
-//!   (and puts it back). Once neither is in flight, an id is in the set
-//!   exactly when it exists.
+//! * **Keeping the ordered set right** when a removal and a creation of one
+//!   id race: every key carries a version (`crate::index::version`). A
+//!   creation, after its point-index write, bumps its key's version by a CAS
+//!   (inserting the key if absent, or a fresh entry if a removal has
+//!   claimed the old one). A removal reads the version, then asks the point
+//!   index whether a node of the id still needs the key, and if not, claims
+//!   the entry by a CAS from the version it read before it unlinks that
+//!   exact entry. A creation's bump and a removal's claim cannot both
+//!   succeed from one version, and a removal that reads a creation's bump
+//!   sees its node, so a key that a returned creation relies on is never
+//!   taken out while the id exists. (The first protocol took the key out
+//!   and then looked again and put it back: an `ids` that ran in between
+//!   missed an id whose creating call had returned; `loom-tests/listing.rs`
+//!   catches it.)
 //!
 //! * **Why the ordered set holds ids and not slots:** a pointer to the node
 //!   in a second index would let a thread reach the node after the point
@@ -62,12 +67,13 @@
 //! `set` that races a `delete` of the same id may find the deleted node still
 //! in the point index: it re-creates the id in it, or, if the node is marked
 //! `removed()`, removes the entry itself and inserts a new node.
-//! `ids` sees every id that exists for its whole run: such an id was added to
-//! the ordered set before its creating call returned and is not taken out
-//! while it exists (a removal only follows a delete, or finds the id deleted,
-//! and repairs as above), and the point-index check confirms it. It never
-//! returns an id twice (it resumes after the last id it returned) and may or
-//! may not see ids created or deleted meanwhile.
+//! `ids` sees every id that exists for its whole run and whose creating
+//! call had returned when the run began: that call left the id's key in
+//! the ordered set, no removal takes it out while the id exists (above), and
+//! the point-index check confirms it. An id whose creation is still running
+//! may be missed: its point-index write (the linearization point) comes
+//! before its key. It never returns an id twice (it resumes after the last
+//! id it returned) and may or may not see ids created or deleted meanwhile.
 //!
 //! # Deleted ids' nodes
 //!
@@ -124,7 +130,7 @@
 //! deleted id is added only by a delete that found the set within the bound,
 //! so the set never holds more than `3 × (the most ids ever live at once) +
 //! 65` keys, plus the deletes in flight. `ids` removes every deleted id's key
-//! it passes (with the removal's repair), so iteration pays for such a key
+//! it passes (unless the id was re-created meanwhile), so iteration pays for such a key
 //! once. The model checkers run both policies (`Registry::__keep_deleted_keys`).
 //!
 //! # Retiring a generation (`set` over a live id, `delete`)
@@ -153,16 +159,16 @@
 //! `skip_close` (retirement never closes the old generation), `no_follow` (a
 //! routed send reports `Closed` instead of following the successor),
 //! `close_before_claim` (`delete` closes before it claims),
-//! `keys_skip_repair` (a removal that does not put back an id re-created
-//! meanwhile), `contains_skips_successor` (a read
+//! `contains_skips_successor` (a read
 //! that reports a claimed generation as current), `state_skips_successor`
 //! (a state read that does the same), `close_after_advance`
 //! (only the thread that advances the slot closes, so a claimer can return
 //! before its old channel is closed), `timeout_skips_final_attempt` and
-//! `ids_cleanup_skips_repair` (`ids` takes a deleted id's key out of the
-//! ordered set without the removal's repair). The
+//! `ids_cleanup_skips_check` (`ids` takes a deleted id's key out of the
+//! ordered set without asking the point index whether the id was
+//! re-created). The
 //! others live where their bug would: [`crate::chan`], [`crate::waiters`],
-//! [`crate::ring`], [`crate::index::hash`]. `loom-tests/README.md` lists them all with what catches
+//! [`crate::ring`], [`crate::index::hash`], `crate::index::version`. `loom-tests/README.md` lists them all with what catches
 //! each. Normal builds contain none of them.
 //!
 //! # Reclamation
@@ -194,7 +200,7 @@ use crate::receiver::Receiver;
 use crate::reclaim;
 use crate::sender::Sender;
 use crate::stripes::Count;
-use crate::sync::{self, Arc, AtomicPtr, Guard, Ordering, fence};
+use crate::sync::{self, Arc, AtomicPtr, Guard, Ordering};
 
 /// One id's slot, in its point-index node.
 pub(crate) struct Slot<T, S> {
@@ -224,11 +230,6 @@ impl<T, S> Slot<T, S> {
     /// insert of its id may take it out: `HashIndex::insert`'s `is_stale`).
     fn is_removed(&self) -> bool {
         self.load() == removed()
-    }
-
-    /// Whether the id of this slot has a generation (neither mark).
-    fn has_generation(&self) -> bool {
-        !is_mark(self.load())
     }
 
     /// `Acquire`: pairs with the release of the insert that published the
@@ -1007,8 +1008,10 @@ where
     /// The ids with a channel, in ascending order.
     ///
     /// The iterator pins no epoch between items: it resumes after the last id
-    /// it returned, so it sees every id present for its whole run, never one
-    /// twice, and may or may not see ids added or removed meanwhile.
+    /// it returned. It sees every id present for its whole run whose
+    /// creating `set` or `register` had returned when it began (a creation
+    /// still running may be missed), never one twice, and may or may not see
+    /// ids added or removed meanwhile.
     ///
     /// # Examples
     ///
@@ -1146,41 +1149,29 @@ where
         }
     }
 
-    /// The ordered set's side of an insert (module docs, *Two indexes*).
+    /// The ordered set's side of a creation (module docs, *Two indexes*):
+    /// after the point-index write, make sure the key is in the set, in an
+    /// entry that no removal still deciding can take out
+    /// (`crate::index::version`).
     fn keys_added(&self, id: &K, guard: &Guard) {
-        // Inserter's fence: orders the point-index insert before the
-        // ordered-set add against a concurrent removal of `id` from the set.
-        // The store-buffering case it rules out: this add finds the id's
-        // old key still in the set (a read, no write), the remover takes
-        // that key out, and each side reads the other's index as it was.
-        // `SeqCst`, weakened or removed, passes `just orderings`: under the
-        // checkers the ordered set is a stand-in whose operations take a
-        // mutex, and the mutex orders this add before the removal that
-        // follows it, which the real skip list (an acquire load for a key
-        // that is present) does not. The pair of fences is argued in the
-        // module docs (*Two indexes*); Miri, which runs the real skip list,
-        // emulates store buffering.
-        fence(Ordering::SeqCst);
-        self.keys.insert(id, guard);
+        self.keys.touch(id, guard);
     }
 
-    /// The ordered set's side of a removal: take `id` out, then put it back
-    /// if a `set` re-created it meanwhile (module docs, *Two indexes*).
+    /// The ordered set's side of a removal (module docs, *Two indexes*):
+    /// take `id`'s key out unless the point index holds a node of the id
+    /// that needs it (one with a generation, or a kept node), or a creation
+    /// touches the key meanwhile (`crate::index::version`).
     fn keys_removed(&self, id: &K, guard: &Guard) {
-        self.keys.remove(id, guard);
-        if cfg!(channel_registry_broken = "keys_skip_repair") {
-            return;
-        }
-        // Remover's fence, the other half of `keys_added`'s (which says why
-        // `just orderings` cannot catch its weakening under the stand-in).
-        fence(Ordering::SeqCst);
-        if self
-            .points
+        self.keys
+            .remove_unless(id, || self.needs_key(id, guard), guard);
+    }
+
+    /// Whether the point index holds a node of `id` that is not on its way
+    /// out: a live id's, or a kept node (whose key stays with it).
+    fn needs_key(&self, id: &K, guard: &Guard) -> bool {
+        self.points
             .get(id, guard)
-            .is_some_and(|node| node.value.has_generation())
-        {
-            self.keys.insert(id, guard);
-        }
+            .is_some_and(|node| !node.value.is_removed())
     }
 
     /// Takes a deleted id's kept node out of the point index (module docs,
@@ -1531,14 +1522,14 @@ where
                 registry.take_out(node, &guard);
             }
             // A deleted id's key (module docs, *Deleted ids' keys*): take it
-            // out, with the removal's repair in case the id is being
-            // re-created. `k` stays valid: the set frees keys through the
+            // out, unless the id was re-created meanwhile. `k` stays valid: the set frees keys through the
             // epoch, and `guard` is pinned.
-            #[cfg(not(channel_registry_broken = "ids_cleanup_skips_repair"))]
+            #[cfg(not(channel_registry_broken = "ids_cleanup_skips_check"))]
             registry.keys_removed(k, &guard);
-            // Negative control: the removal without the repair.
-            #[cfg(channel_registry_broken = "ids_cleanup_skips_repair")]
-            registry.keys.remove(k, &guard);
+            // Negative control: the removal without asking the point index,
+            // so a key that an id re-created in place needs goes too.
+            #[cfg(channel_registry_broken = "ids_cleanup_skips_check")]
+            registry.keys.remove_unless(k, || false, &guard);
             key = registry.keys.first(Bound::Excluded(k), &guard);
         }
         self.done = true;

@@ -4,89 +4,160 @@
 //! acquire/release edges, which is what the registry assumes of the skip
 //! list. Keys handed out stay valid while the guard is pinned: a removed
 //! key is freed through the epoch guard, as the skip list frees its nodes.
+//! Each entry's version is the checker's atomic, so the claim protocol
+//! between creations and removals (`version.rs`) is modelled whole; the
+//! mutex adds happens-before edges that the real skip list's read-only
+//! look-ups do not (`version.rs` argues the orderings that the checkers
+//! therefore cannot).
 
 use std::ops::Bound;
 
 use crossbeam_epoch::Guard;
 
+use super::version::Version;
 use crate::sync::{Mutex, lock};
 
-pub(crate) struct Keys<K> {
-    /// Owned keys (from `Box::into_raw`), sorted, unique.
-    keys: Mutex<Vec<*mut K>>,
+/// A key and its version, as the skip list's entry holds them.
+struct Entry<K> {
+    key: K,
+    version: Version,
 }
 
-// SAFETY: the raw pointers are owned boxes of `K`; the set hands out `&K` to
-// other threads and drops keys on whichever thread runs the epoch's deferred
-// function, exactly what `K: Send + Sync` permits.
+pub(crate) struct Keys<K> {
+    /// Owned entries (from `Box::into_raw`), sorted by key, unique.
+    entries: Mutex<Vec<*mut Entry<K>>>,
+}
+
+// SAFETY: the raw pointers are owned boxes of entries; the set hands out
+// `&K` to other threads and drops entries on whichever thread runs the
+// epoch's deferred function, exactly what `K: Send + Sync` permits.
 unsafe impl<K: Send + Sync> Send for Keys<K> {}
-// SAFETY: as above; all mutation of the vector is behind the mutex.
+// SAFETY: as above; all mutation of the vector is behind the mutex, and an
+// entry's version is an atomic of the checker's.
 unsafe impl<K: Send + Sync> Sync for Keys<K> {}
 
-/// A raw key pointer moved into a deferred function.
-struct SendPtr<K>(*mut K);
+/// A raw entry pointer moved into a deferred function.
+struct SendPtr<K>(*mut Entry<K>);
 // SAFETY: only turned back into its `Box`; `K: Send`.
 unsafe impl<K: Send> Send for SendPtr<K> {}
 
 impl<K: Ord + Clone + Send + 'static> Keys<K> {
     pub(crate) fn new() -> Self {
         Keys {
-            keys: Mutex::new(Vec::new()),
+            entries: Mutex::new(Vec::new()),
         }
     }
 
-    fn position(keys: &[*mut K], key: &K) -> Result<usize, usize> {
-        // SAFETY: every pointer in the vector is a live key (lock held).
-        keys.binary_search_by(|k| unsafe { &**k }.cmp(key))
+    fn position(entries: &[*mut Entry<K>], key: &K) -> Result<usize, usize> {
+        // SAFETY: every pointer in the vector is a live entry (lock held).
+        entries.binary_search_by(|e| unsafe { &(**e).key }.cmp(key))
     }
 
-    pub(crate) fn insert(&self, key: &K, _guard: &Guard) {
-        let mut keys = lock(&self.keys);
-        if let Err(i) = Self::position(&keys, key) {
-            keys.insert(i, Box::into_raw(Box::new(key.clone())));
+    fn fresh(key: &K) -> *mut Entry<K> {
+        Box::into_raw(Box::new(Entry {
+            key: key.clone(),
+            version: Version::new(),
+        }))
+    }
+
+    /// Frees an unlinked entry once every thread pinned now has unpinned.
+    fn retire(entry: *mut Entry<K>, guard: &Guard) {
+        let entry = SendPtr(entry);
+        // SAFETY: unlinked, so only threads pinned now can still hold it; the
+        // epoch runs this after all of them unpin.
+        unsafe {
+            guard.defer_unchecked(move || {
+                let entry = entry;
+                crate::sync::releasing();
+                drop(Box::from_raw(entry.0));
+            })
+        };
+    }
+
+    /// The entry of `key`, inserting one if `insert` and there is none.
+    /// Valid while `guard` is pinned: removal frees through the epoch.
+    fn find<'g>(&self, key: &K, insert: bool, _guard: &'g Guard) -> Option<&'g Entry<K>> {
+        let mut entries = lock(&self.entries);
+        let entry = match Self::position(&entries, key) {
+            Ok(i) => entries[i],
+            Err(_) if !insert => return None,
+            Err(i) => {
+                entries.insert(i, Self::fresh(key));
+                entries[i]
+            }
+        };
+        // SAFETY: in the vector while the lock is held and the guard pinned;
+        // removal defers the free past every pinned guard.
+        Some(unsafe { &*entry })
+    }
+
+    /// As the skip list's `touch` (`keys.rs`, and `Version`).
+    pub(crate) fn touch(&self, key: &K, guard: &Guard) {
+        loop {
+            let entry = self.find(key, true, guard).expect("inserted");
+            if entry.version.bump() {
+                return;
+            }
+            // Claimed: put a fresh entry in its place, as `compare_insert`
+            // does, unless another creation already did.
+            let mut entries = lock(&self.entries);
+            match Self::position(&entries, key) {
+                // SAFETY: a live entry (lock held).
+                Ok(i) if unsafe { &*entries[i] }.version.is_claimed() => {
+                    let old = std::mem::replace(&mut entries[i], Self::fresh(key));
+                    drop(entries);
+                    Self::retire(old, guard);
+                }
+                Ok(_) => {}
+                Err(i) => entries.insert(i, Self::fresh(key)),
+            }
         }
     }
 
     pub(crate) fn len(&self) -> usize {
-        lock(&self.keys).len()
+        lock(&self.entries).len()
     }
 
-    pub(crate) fn remove(&self, key: &K, guard: &Guard) {
-        let mut keys = lock(&self.keys);
-        if let Ok(i) = Self::position(&keys, key) {
-            let removed = SendPtr(keys.remove(i));
-            drop(keys);
-            // SAFETY: unlinked, so only threads pinned now can still hold
-            // it; the epoch runs this after all of them unpin.
-            unsafe {
-                guard.defer_unchecked(move || {
-                    let removed = removed;
-                    crate::sync::releasing();
-                    drop(Box::from_raw(removed.0));
-                })
-            };
+    /// As the skip list's `remove_unless` (`keys.rs`, and `Version`).
+    pub(crate) fn remove_unless(&self, key: &K, exists: impl FnOnce() -> bool, guard: &Guard) {
+        let Some(entry) = self.find(key, false, guard) else {
+            return;
+        };
+        if !entry.version.claim_unless(exists) {
+            return;
+        }
+        // Unlink this exact entry, if a creation has not replaced it.
+        let target: *const Entry<K> = entry;
+        let mut entries = lock(&self.entries);
+        if let Ok(i) = Self::position(&entries, key) {
+            if std::ptr::eq(entries[i], target) {
+                let old = entries.remove(i);
+                drop(entries);
+                Self::retire(old, guard);
+            }
         }
     }
 
     pub(crate) fn first<'g>(&'g self, bound: Bound<&K>, _guard: &'g Guard) -> Option<&'g K> {
-        let keys = lock(&self.keys);
+        let entries = lock(&self.entries);
         let i = match bound {
             Bound::Unbounded => 0,
-            Bound::Included(k) => Self::position(&keys, k).unwrap_or_else(|i| i),
-            Bound::Excluded(k) => Self::position(&keys, k).map_or_else(|i| i, |i| i + 1),
+            Bound::Included(k) => Self::position(&entries, k).unwrap_or_else(|i| i),
+            Bound::Excluded(k) => Self::position(&entries, k).map_or_else(|i| i, |i| i + 1),
         };
         // SAFETY: in the vector while the lock is held and the guard pinned;
         // removal defers the free past every pinned guard.
-        keys.get(i).map(|&k| unsafe { &*k })
+        entries.get(i).map(|&e| unsafe { &(*e).key })
     }
 }
 
 impl<K> Drop for Keys<K> {
     fn drop(&mut self) {
-        let keys = std::mem::take(&mut *lock(&self.keys));
-        for key in keys {
-            // SAFETY: `&mut self`: no reference is alive; each key is owned once.
-            drop(unsafe { Box::from_raw(key) });
+        let entries = std::mem::take(&mut *lock(&self.entries));
+        for entry in entries {
+            // SAFETY: `&mut self`: no reference is alive; each entry is owned
+            // once.
+            drop(unsafe { Box::from_raw(entry) });
         }
     }
 }
@@ -128,11 +199,12 @@ mod tests {
             let keys = Keys::<Key>::new();
             let guard = crate::sync::pin();
             for k in [3, 1, 2, 1] {
-                keys.insert(&key(k), &guard);
+                keys.touch(&key(k), &guard);
             }
             assert_eq!(keys.len(), 3);
-            keys.remove(&key(1), &guard);
-            keys.remove(&key(7), &guard);
+            keys.remove_unless(&key(1), || false, &guard);
+            keys.remove_unless(&key(7), || false, &guard);
+            keys.remove_unless(&key(2), || true, &guard);
             assert_eq!(keys.len(), 2);
             let first = |bound: Bound<&Key>| keys.first(bound, &guard).map(|k| k.0);
             assert_eq!(first(Bound::Unbounded), Some(2));

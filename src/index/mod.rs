@@ -12,13 +12,16 @@
 //!   checker's `Mutex`, `keys_model.rs`). crossbeam-skiplist uses `core`
 //!   atomics that neither checker can see, and does not work under
 //!   `crossbeam_loom` (`loom-tests/README.md`), so the models assume its
-//!   operations are linearizable.
+//!   operations are linearizable. Each key carries a version word
+//!   (`version.rs`) through which removals and creations of one id agree on
+//!   whether its key may go.
 
 pub(crate) mod hash;
 #[cfg(not(any(loom, shuttle)))]
 mod keys;
 #[cfg(any(loom, shuttle))]
 mod keys_model;
+mod version;
 
 pub(crate) use hash::{HashIndex, Node};
 #[cfg(not(any(loom, shuttle)))]
