@@ -18,12 +18,12 @@
 //!
 //! * **A creation** ([`bump`](Version::bump)), after its point-index write,
 //!   finds the key's entry (inserting one if there is none) and advances
-//!   its version by a CAS, even when the key was present. If it finds the
+//!   its version (a read-modify-write), even when the key was present. If it finds the
 //!   entry *claimed*, it puts a fresh entry in its place and bumps that.
 //! * **A removal** ([`claim_unless`](Version::claim_unless)) reads the
 //!   entry's version, then asks the point index whether the id has a node
-//!   that needs the key, and if not, CASes the version it read to
-//!   `CLAIMED`; only then does it unlink the entry, that exact entry and no
+//!   that needs the key, and if not, CASes the version it read to itself
+//!   with the claim bit set; only then does it unlink the entry, that exact entry and no
 //!   fresh one.
 //!
 //! Why a creation that has returned always leaves its key in the set: its
@@ -44,10 +44,15 @@
 //! creating call had returned before the iteration began (or the key was
 //! already there).
 //!
-//! Versions are even and advance by two, `CLAIMED` is odd: a version comes
-//! back only after 2^63 creations of one id on 64-bit targets (2^31 on
-//! 32-bit ones), and a removal would have to stay between its load and its
-//! claim for all of them to mistake a bumped entry for the one it read.
+//! Versions are even and a bump adds two; a claim sets the low bit. So a
+//! bump is one `fetch_add` that learns from the value it read whether the
+//! entry was claimed (a claimed entry stays odd, whatever bumps come
+//! after), and a creation costs one read-modify-write, not a load and a
+//! CAS (under loom every extra step multiplies the interleavings). A
+//! version comes back only after 2^63 creations of one id on 64-bit
+//! targets (2^31 on 32-bit ones), and a removal would have to stay between
+//! its load and its claim for all of them to mistake a bumped entry for the
+//! one it read.
 //!
 //! Negative controls: `touch_without_bump` (a creation that finds its key
 //! present only reads it, as the first protocol did) and
@@ -56,7 +61,7 @@
 
 use crate::sync::{AtomicUsize, Ordering};
 
-/// The value the removal's claim writes: odd, never a version.
+/// The bit a removal's claim sets: versions are even.
 const CLAIMED: usize = 1;
 
 pub(crate) struct Version(AtomicUsize);
@@ -69,35 +74,20 @@ impl Version {
     /// Whether a removal claimed this entry (it is being unlinked).
     /// `Relaxed`: a creation that reads it only puts a fresh entry in.
     pub(crate) fn is_claimed(&self) -> bool {
-        self.0.load(Ordering::Relaxed) == CLAIMED
+        self.0.load(Ordering::Relaxed) & CLAIMED != 0
     }
 
-    /// The creation's side: advances the version unless the entry is
-    /// claimed. Returns `false` if it is: the caller puts a fresh entry in.
+    /// The creation's side: advances the version. Returns `false` if the
+    /// entry was claimed: the caller puts a fresh entry in.
     pub(crate) fn bump(&self) -> bool {
         if cfg!(channel_registry_broken = "touch_without_bump") {
             // Negative control: the first protocol's read-only add.
             return !self.is_claimed();
         }
-        let mut seen = self.0.load(Ordering::Relaxed);
-        loop {
-            if seen == CLAIMED {
-                return false;
-            }
-            // Success `Release`: publishes the caller's point-index write to
-            // a removal whose `Acquire` load reads this version or a later
-            // one (module docs). Failure `Relaxed`: the value is only
-            // compared again.
-            match self.0.compare_exchange(
-                seen,
-                seen.wrapping_add(2),
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(now) => seen = now,
-            }
-        }
+        // `Release`: publishes the caller's point-index write to a removal
+        // whose `Acquire` load reads this version or a later one (module
+        // docs). Adding two keeps the claim bit as it was.
+        self.0.fetch_add(2, Ordering::Release) & CLAIMED == 0
     }
 
     /// The removal's side: claims the entry unless `exists()`, called after
@@ -107,7 +97,7 @@ impl Version {
     pub(crate) fn claim_unless(&self, exists: impl FnOnce() -> bool) -> bool {
         // `Acquire`: pairs with `bump`'s `Release` (module docs).
         let seen = self.0.load(Ordering::Acquire);
-        if seen == CLAIMED || exists() {
+        if seen & CLAIMED != 0 || exists() {
             return false;
         }
         if cfg!(channel_registry_broken = "remove_without_claim") {
@@ -118,7 +108,7 @@ impl Version {
         // reads it only inserts a fresh entry), and its success means no
         // bump came between the load and here.
         self.0
-            .compare_exchange(seen, CLAIMED, Ordering::Relaxed, Ordering::Relaxed)
+            .compare_exchange(seen, seen | CLAIMED, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
     }
 }
