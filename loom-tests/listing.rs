@@ -178,3 +178,39 @@ fn delete_then_ids_vs_set_then_ids() {
         },
     );
 }
+
+/// Id 1 was deleted with its node and key kept. One thread's `ids` passes
+/// the deleted id and takes its node and key out, while the other thread's
+/// `set` inserts a new node; before that `set` has seen to the key, the
+/// first thread deletes the id (the new node is kept) and creates it again
+/// in that node, then lists. Nothing deletes the id after that, so the
+/// listing must have it: a re-creation in place may skip the ordered set
+/// only once a creation through the node has done its side. Catches
+/// `recreate_skips_keys`.
+#[test]
+fn ids_cleanup_then_recreate_vs_set() {
+    two_threads(
+        || {
+            let registry = Registry::new();
+            drop(registry.set(1, 1).unwrap());
+            assert!(registry.delete(&1));
+            registry
+        },
+        |registry| {
+            let _: Vec<u64> = registry.ids().collect();
+            registry.delete(&1);
+            set_then_ids(registry)
+        },
+        |registry| drop(registry.set(1, 1).unwrap()),
+        |registry, listed, ()| {
+            let at_rest: Vec<u64> = registry.ids().collect();
+            if listed != &[1] || at_rest != [1] {
+                return Err(format!(
+                    "id 1 was created before the last ids() and never deleted after, \
+                     but it listed {listed:?} (at rest: {at_rest:?})"
+                ));
+            }
+            Ok(())
+        },
+    );
+}

@@ -36,7 +36,8 @@ claim_without_release=loom_pairs:set_delete
 ids_cleanup_skips_check=loom_listing:ids_cleanup_vs_set_then_ids
 release_skips_epoch=loom_shapes:drop_rx_then_delete_vs_try_send
 take_out_skips_mark=loom_pairs:kept_set_ids
-recreate_by_store=loom_pairs:kept_set_set"
+recreate_by_store=loom_pairs:kept_set_set
+recreate_skips_keys=loom_listing:ids_cleanup_then_recreate_vs_set"
 cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
 mkdir -p target
 survivors=()

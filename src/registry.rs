@@ -36,8 +36,8 @@
 //!   leaves the ordered set.
 //! * **Keeping the ordered set right** when a removal and a creation of one
 //!   id race: every key carries a version (`crate::index::version`). A
-//!   creation, after its point-index write, bumps its key's version by a CAS
-//!   (inserting the key if absent, or a fresh entry if a removal has
+//!   creation, after its point-index write, bumps its key's version by a
+//!   read-modify-write (inserting the key if absent, or a fresh entry if a removal has
 //!   claimed the old one). A removal reads the version, then asks the point
 //!   index whether a node of the id still needs the key, and if not, claims
 //!   the entry by a CAS from the version it read before it unlinks that
@@ -103,6 +103,18 @@
 //!   after its id was re-created in it, and a node marked `removed()` is
 //!   never re-created (a `set` that finds the mark finishes the removal and
 //!   inserts a new node, as an insert that meets a stale entry does).
+//! * **The key of a re-created id.** A creation through a new node bumps
+//!   the key's version (*Two indexes*) and then sets the slot's `keyed`
+//!   flag (`Release`). A re-creation in place that reads the flag set
+//!   (`Acquire`) skips the ordered set, and so the skip-list walk: that
+//!   bump happened before, so any removal that reads the version from it on
+//!   sees the node, and the node is not marked `removed()` (the re-creating
+//!   CAS read `deleted()`), so no removal takes the key out while the node
+//!   stays; one that read the version earlier either fails its claim or made
+//!   that creation put a fresh entry in before it set the flag. A
+//!   re-creation that finds the flag clear (the first creation is still
+//!   between its point-index write and its bump, or panicked there) does
+//!   the ordered set's side itself and sets the flag.
 //! * **No ABA:** a slot's generations are fresh allocations, and a thread
 //!   that CASes from a generation it loaded is pinned, so that generation's
 //!   address cannot come back; `deleted()` may recur, but every CAS from it
@@ -163,10 +175,12 @@
 //! that reports a claimed generation as current), `state_skips_successor`
 //! (a state read that does the same), `close_after_advance`
 //! (only the thread that advances the slot closes, so a claimer can return
-//! before its old channel is closed), `timeout_skips_final_attempt` and
+//! before its old channel is closed), `timeout_skips_final_attempt`,
 //! `ids_cleanup_skips_check` (`ids` takes a deleted id's key out of the
 //! ordered set without asking the point index whether the id was
-//! re-created). The
+//! re-created) and `recreate_skips_keys` (a re-creation in place never
+//! does the ordered set's side, even when the node's first creation has not
+//! yet done it). The
 //! others live where their bug would: [`crate::chan`], [`crate::waiters`],
 //! [`crate::ring`], [`crate::index::hash`], `crate::index::version`. `loom-tests/README.md` lists them all with what catches
 //! each. Normal builds contain none of them.
@@ -200,13 +214,17 @@ use crate::receiver::Receiver;
 use crate::reclaim;
 use crate::sender::Sender;
 use crate::stripes::Count;
-use crate::sync::{self, Arc, AtomicPtr, Guard, Ordering};
+use crate::sync::{self, Arc, AtomicBool, AtomicPtr, Guard, Ordering};
 
 /// One id's slot, in its point-index node.
 pub(crate) struct Slot<T, S> {
     /// The current generation (an `Arc::into_raw` pointer owning the
     /// registry's count), `deleted()`, or `removed()`.
     current: AtomicPtr<Chan<T, S>>,
+    /// Set once a creation that used this node has made sure of the id's
+    /// key in the ordered set (module docs, *Deleted ids' nodes*): a
+    /// re-creation in place that reads it set skips the ordered set.
+    keyed: AtomicBool,
     /// Makes `Slot<T, S>` `Send`/`Sync` exactly when `Arc<Chan<T, S>>` is.
     _owns: PhantomData<Arc<Chan<T, S>>>,
 }
@@ -222,6 +240,7 @@ impl<T, S> Slot<T, S> {
         let own = unsafe { clone_counted(chan) };
         Slot {
             current: AtomicPtr::new(Arc::into_raw(own).cast_mut()),
+            keyed: AtomicBool::new(false),
             _owns: PhantomData,
         }
     }
@@ -230,6 +249,20 @@ impl<T, S> Slot<T, S> {
     /// insert of its id may take it out: `HashIndex::insert`'s `is_stale`).
     fn is_removed(&self) -> bool {
         self.load() == removed()
+    }
+
+    /// Whether a creation through this node has returned from its side of
+    /// the ordered set (`Registry::keys_added`). `Acquire`: pairs with
+    /// [`mark_keyed`](Self::mark_keyed), so that creation's bump of the
+    /// key's version happens before the caller goes on.
+    fn is_keyed(&self) -> bool {
+        self.keyed.load(Ordering::Acquire)
+    }
+
+    /// Records that the caller's `keys_added` for this node's id returned.
+    /// `Release`: publishes that bump to [`is_keyed`](Self::is_keyed).
+    fn mark_keyed(&self) {
+        self.keyed.store(true, Ordering::Release);
     }
 
     /// `Acquire`: pairs with the release of the insert that published the
@@ -1079,8 +1112,9 @@ where
                 // point index reports exactly whether this node got in.
                 let node = Box::new(Node::new(id.clone(), Slot::new(chan_ptr)));
                 match self.points.insert(node, Slot::is_removed, guard) {
-                    Ok(_) => {
+                    Ok(node) => {
                         self.keys_added(&id, guard);
+                        node.value.mark_keyed();
                         return Installed::Created;
                     }
                     // Another insert of `id` got in first: drop our node
@@ -1122,7 +1156,19 @@ where
                     // The slot now owns our count.
                     let _ = Arc::into_raw(chan);
                     self.kept_nodes.add(-1);
-                    self.keys_added(&id, guard);
+                    // The ordered set's side, unless a creation through
+                    // this node already did it (module docs, *Deleted ids'
+                    // nodes*): then the key is there and stays while the
+                    // node does. Negative control `recreate_skips_keys`:
+                    // never, so a re-creation can return while the key that
+                    // the node's first creation has not yet bumped is being
+                    // taken out.
+                    if !cfg!(channel_registry_broken = "recreate_skips_keys")
+                        && !node.value.is_keyed()
+                    {
+                        self.keys_added(&id, guard);
+                        node.value.mark_keyed();
+                    }
                     return Installed::Created;
                 }
                 continue;

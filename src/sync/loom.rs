@@ -2,7 +2,7 @@
 //! fences and marks that show loom what crossbeam-epoch guarantees (the
 //! module docs of `sync`).
 
-pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicUsize, fence};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, fence};
 pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
 pub(crate) use loom::thread_local;
 

@@ -3,7 +3,7 @@
 //! needed here.
 
 pub(crate) use super::cell::UnsafeCell;
-pub(crate) use shuttle::sync::atomic::{AtomicPtr, AtomicUsize, Ordering, fence};
+pub(crate) use shuttle::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering, fence};
 pub(crate) use shuttle::sync::{Arc, Mutex, MutexGuard};
 pub(crate) use shuttle::thread_local;
 
