@@ -74,44 +74,44 @@ impl<K: Ord + Clone + Send + 'static> Keys<K> {
         };
     }
 
-    /// The entry of `key`, inserting one if `insert` and there is none.
-    /// Valid while `guard` is pinned: removal frees through the epoch.
-    fn find<'g>(&self, key: &K, insert: bool, _guard: &'g Guard) -> Option<&'g Entry<K>> {
-        let mut entries = lock(&self.entries);
-        let entry = match Self::position(&entries, key) {
-            Ok(i) => entries[i],
-            Err(_) if !insert => return None,
-            Err(i) => {
-                entries.insert(i, Self::fresh(key));
-                entries[i]
-            }
-        };
+    /// The entry of `key`, if any. Valid while `guard` is pinned: removal
+    /// frees through the epoch.
+    fn find<'g>(&self, key: &K, _guard: &'g Guard) -> Option<&'g Entry<K>> {
+        let entries = lock(&self.entries);
+        let entry = entries[Self::position(&entries, key).ok()?];
         // SAFETY: in the vector while the lock is held and the guard pinned;
         // removal defers the free past every pinned guard.
         Some(unsafe { &*entry })
     }
 
-    /// As the skip list's `touch` (`keys.rs`, and `Version`).
+    /// As the skip list's `touch` (`keys.rs`, and `Version`), in one step
+    /// under the lock: find or insert the entry and bump it, or, if a
+    /// removal has claimed it and not yet unlinked it, put a fresh entry in
+    /// its place and bump that. The skip list walks, then bumps; a removal
+    /// that claims and unlinks in between makes its bump find the entry
+    /// claimed and insert a fresh one, which here is the same as finding
+    /// the key absent. One step, not a look-up and a bump, because every
+    /// extra step of a creation multiplies the interleavings of every
+    /// scenario that creates an id (`loom-tests/README.md` has figures).
     pub(crate) fn touch(&self, key: &K, guard: &Guard) {
-        loop {
-            let entry = self.find(key, true, guard).expect("inserted");
-            if entry.version.bump() {
-                return;
+        let mut entries = lock(&self.entries);
+        let i = match Self::position(&entries, key) {
+            Ok(i) => i,
+            Err(i) => {
+                entries.insert(i, Self::fresh(key));
+                i
             }
-            // Claimed: put a fresh entry in its place, as `compare_insert`
-            // does, unless another creation already did.
-            let mut entries = lock(&self.entries);
-            match Self::position(&entries, key) {
-                // SAFETY: a live entry (lock held).
-                Ok(i) if unsafe { &*entries[i] }.version.is_claimed() => {
-                    let old = std::mem::replace(&mut entries[i], Self::fresh(key));
-                    drop(entries);
-                    Self::retire(old, guard);
-                }
-                Ok(_) => {}
-                Err(i) => entries.insert(i, Self::fresh(key)),
-            }
+        };
+        // SAFETY: a live entry (lock held).
+        if unsafe { &*entries[i] }.version.bump() {
+            return;
         }
+        let old = std::mem::replace(&mut entries[i], Self::fresh(key));
+        // SAFETY: as above; fresh, so no removal has claimed it.
+        let bumped = unsafe { &*entries[i] }.version.bump();
+        debug_assert!(bumped, "a fresh entry is unclaimed");
+        drop(entries);
+        Self::retire(old, guard);
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -120,7 +120,7 @@ impl<K: Ord + Clone + Send + 'static> Keys<K> {
 
     /// As the skip list's `remove_unless` (`keys.rs`, and `Version`).
     pub(crate) fn remove_unless(&self, key: &K, exists: impl FnOnce() -> bool, guard: &Guard) {
-        let Some(entry) = self.find(key, false, guard) else {
+        let Some(entry) = self.find(key, guard) else {
             return;
         };
         if !entry.version.claim_unless(exists) {
