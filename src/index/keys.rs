@@ -64,7 +64,10 @@ impl<K: Ord + Clone + Send + 'static> Keys<K> {
         let Some(entry) = self.list.get(key, guard) else {
             return;
         };
-        if entry.value().claim_unless(exists) {
+        let Some(seen) = entry.value().read() else {
+            return;
+        };
+        if !exists() && entry.value().claim(seen) {
             // Only this entry: a fresh one that a creation put in its place
             // stays.
             entry.remove();

@@ -74,26 +74,16 @@ impl<K: Ord + Clone + Send + 'static> Keys<K> {
         };
     }
 
-    /// The entry of `key`, if any. Valid while `guard` is pinned: removal
-    /// frees through the epoch.
-    fn find<'g>(&self, key: &K, _guard: &'g Guard) -> Option<&'g Entry<K>> {
-        let entries = lock(&self.entries);
-        let entry = entries[Self::position(&entries, key).ok()?];
-        // SAFETY: in the vector while the lock is held and the guard pinned;
-        // removal defers the free past every pinned guard.
-        Some(unsafe { &*entry })
-    }
-
     /// As the skip list's `touch` (`keys.rs`, and `Version`), in one step
-    /// under the lock: find or insert the entry and bump it, or, if a
-    /// removal has claimed it and not yet unlinked it, put a fresh entry in
-    /// its place and bump that. The skip list walks, then bumps; a removal
-    /// that claims and unlinks in between makes its bump find the entry
-    /// claimed and insert a fresh one, which here is the same as finding
-    /// the key absent. One step, not a look-up and a bump, because every
-    /// extra step of a creation multiplies the interleavings of every
-    /// scenario that creates an id (`loom-tests/README.md` has figures).
-    pub(crate) fn touch(&self, key: &K, guard: &Guard) {
+    /// under the lock: find or insert the entry, and bump its version. The
+    /// skip list walks, then bumps, and a removal may claim and unlink the
+    /// entry in between (its bump then finds the entry claimed and inserts a
+    /// fresh one); here a removal claims and unlinks in one step, so a
+    /// creation finds the key present and unclaimed, or absent, which comes
+    /// to the same. One step, not a look-up and a bump, because every extra
+    /// step of a creation multiplies the interleavings of every scenario
+    /// that creates an id (`loom-tests/README.md` has figures).
+    pub(crate) fn touch(&self, key: &K, _guard: &Guard) {
         let mut entries = lock(&self.entries);
         let i = match Self::position(&entries, key) {
             Ok(i) => i,
@@ -103,39 +93,51 @@ impl<K: Ord + Clone + Send + 'static> Keys<K> {
             }
         };
         // SAFETY: a live entry (lock held).
-        if unsafe { &*entries[i] }.version.bump() {
-            return;
-        }
-        let old = std::mem::replace(&mut entries[i], Self::fresh(key));
-        // SAFETY: as above; fresh, so no removal has claimed it.
         let bumped = unsafe { &*entries[i] }.version.bump();
-        debug_assert!(bumped, "a fresh entry is unclaimed");
-        drop(entries);
-        Self::retire(old, guard);
+        // Claims happen under the lock, with the unlink.
+        debug_assert!(bumped, "a linked entry is unclaimed");
     }
 
     pub(crate) fn len(&self) -> usize {
         lock(&self.entries).len()
     }
 
-    /// As the skip list's `remove_unless` (`keys.rs`, and `Version`).
+    /// As the skip list's `remove_unless` (`keys.rs`, and `Version`), in
+    /// the real code's three steps, each version access under the lock: find
+    /// the entry and read its version; ask the point index (outside the
+    /// lock, so creations interleave); claim and unlink that exact entry.
+    /// The claim and the unlink are one step here (the real removal can be
+    /// preempted between them; a creation that bumps then finds the entry
+    /// claimed, which here is the same as finding it absent).
     pub(crate) fn remove_unless(&self, key: &K, exists: impl FnOnce() -> bool, guard: &Guard) {
-        let Some(entry) = self.find(key, guard) else {
+        let (target, seen) = {
+            let entries = lock(&self.entries);
+            let Ok(i) = Self::position(&entries, key) else {
+                return;
+            };
+            let target = entries[i];
+            // SAFETY: a live entry (lock held).
+            let Some(seen) = unsafe { &*target }.version.read() else {
+                return;
+            };
+            (target, seen)
+        };
+        if exists() {
+            return;
+        }
+        let mut entries = lock(&self.entries);
+        let Ok(i) = Self::position(&entries, key) else {
             return;
         };
-        if !entry.version.claim_unless(exists) {
+        // Only this exact entry: a fresh one that a creation put in its
+        // place stays. SAFETY: `target` is still in the vector (compared
+        // under the lock), so live.
+        if !std::ptr::eq(entries[i], target) || !unsafe { &*target }.version.claim(seen) {
             return;
         }
-        // Unlink this exact entry, if a creation has not replaced it.
-        let target: *const Entry<K> = entry;
-        let mut entries = lock(&self.entries);
-        if let Ok(i) = Self::position(&entries, key) {
-            if std::ptr::eq(entries[i], target) {
-                let old = entries.remove(i);
-                drop(entries);
-                Self::retire(old, guard);
-            }
-        }
+        let old = entries.remove(i);
+        drop(entries);
+        Self::retire(old, guard);
     }
 
     pub(crate) fn first<'g>(&'g self, bound: Bound<&K>, _guard: &'g Guard) -> Option<&'g K> {

@@ -20,8 +20,8 @@
 //!   finds the key's entry (inserting one if there is none) and advances
 //!   its version (a read-modify-write), even when the key was present. If it finds the
 //!   entry *claimed*, it puts a fresh entry in its place and bumps that.
-//! * **A removal** ([`claim_unless`](Version::claim_unless)) reads the
-//!   entry's version, then asks the point index whether the id has a node
+//! * **A removal** ([`read`](Version::read), then
+//!   [`claim`](Version::claim)) reads the entry's version, then asks the point index whether the id has a node
 //!   that needs the key, and if not, CASes the version it read to itself
 //!   with the claim bit set; only then does it unlink the entry, that exact entry and no
 //!   fresh one.
@@ -90,16 +90,18 @@ impl Version {
         self.0.fetch_add(2, Ordering::Release) & CLAIMED == 0
     }
 
-    /// The removal's side: claims the entry unless `exists()`, called after
-    /// the version is read, says the key is needed, or a creation bumps the
-    /// version (or another removal claims it) before the claim. Returns
-    /// whether this call claimed it: then the caller unlinks the entry.
-    pub(crate) fn claim_unless(&self, exists: impl FnOnce() -> bool) -> bool {
-        // `Acquire`: pairs with `bump`'s `Release` (module docs).
+    /// A removal's first step: the version, or `None` if a removal already
+    /// claimed the entry. `Acquire`: pairs with `bump`'s `Release` (module
+    /// docs).
+    pub(crate) fn read(&self) -> Option<usize> {
         let seen = self.0.load(Ordering::Acquire);
-        if seen & CLAIMED != 0 || exists() {
-            return false;
-        }
+        (seen & CLAIMED == 0).then_some(seen)
+    }
+
+    /// A removal's last step, once the point index said no node needs the
+    /// key: claims the entry if its version is still `seen` (no bump came
+    /// between). Returns whether this call claimed it.
+    pub(crate) fn claim(&self, seen: usize) -> bool {
         if cfg!(channel_registry_broken = "remove_without_claim") {
             // Negative control: check, then unlink.
             return true;
