@@ -78,6 +78,14 @@ fn two_threads<A, B>(
     }
 }
 
+/// A registry where id 1 was created and deleted, its node and key kept.
+fn deleted_and_kept() -> Registry<u64, u32> {
+    let registry = Registry::new();
+    drop(registry.set(1, 1).unwrap());
+    assert!(registry.delete(&1));
+    registry
+}
+
 /// Creates id 1 and lists the ids: the listing is checked in `check`.
 fn set_then_ids(registry: &Ids) -> Vec<u64> {
     drop(registry.set(1, 1).unwrap());
@@ -123,12 +131,7 @@ fn delete_vs_set_then_ids() {
 #[test]
 fn ids_cleanup_vs_set_then_ids() {
     two_threads(
-        || {
-            let registry = Registry::new();
-            drop(registry.set(1, 1).unwrap());
-            assert!(registry.delete(&1));
-            registry
-        },
+        deleted_and_kept,
         |registry| registry.ids().collect::<Vec<u64>>(),
         set_then_ids,
         |registry, _, listed| {
@@ -192,12 +195,7 @@ fn delete_then_ids_vs_set_then_ids() {
 #[test]
 fn ids_cleanup_then_recreate_vs_set() {
     two_threads(
-        || {
-            let registry = Registry::new();
-            drop(registry.set(1, 1).unwrap());
-            assert!(registry.delete(&1));
-            registry
-        },
+        deleted_and_kept,
         |registry| {
             let _: Vec<u64> = registry.ids().collect();
             registry.delete(&1);

@@ -95,7 +95,7 @@ impl<K: Ord + Clone + Send + 'static> Keys<K> {
         // SAFETY: a live entry (lock held).
         let bumped = unsafe { &*entries[i] }.version.bump();
         // Claims happen under the lock, with the unlink.
-        debug_assert!(bumped, "a linked entry is unclaimed");
+        assert!(bumped, "a linked entry is unclaimed");
     }
 
     pub(crate) fn len(&self) -> usize {
