@@ -4,11 +4,13 @@
 //! acquire/release edges, which is what the registry assumes of the skip
 //! list. Keys handed out stay valid while the guard is pinned: a removed
 //! key is freed through the epoch guard, as the skip list frees its nodes.
-//! Each entry's version is the checker's atomic, so the claim protocol
-//! between creations and removals (`version.rs`) is modelled whole; the
-//! mutex adds happens-before edges that the real skip list's read-only
-//! look-ups do not (`version.rs` argues the orderings that the checkers
-//! therefore cannot).
+//! Each entry carries the real [`Version`], read and written only under the
+//! lock, so the claim protocol between creations and removals
+//! (`version.rs`) runs as the registry drives it, with the lock ordering
+//! every access (the version is a standard atomic, which the checker does
+//! not see: it would only add steps); the real skip list's read-only
+//! look-ups order less, and `version.rs` argues the orderings that the
+//! checkers therefore cannot.
 
 use std::ops::Bound;
 
