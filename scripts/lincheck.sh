@@ -33,7 +33,14 @@ for variant in skip_close no_follow close_before_claim chunk_misses_last_bucket 
         echo "== negative control $variant: NOT CAUGHT in $negative_histories histories"
         survivors+=("$variant")
     else
-        echo "== negative control $variant: caught ($(grep -m1 "not linearizable\|came out twice" "$log"))"
+        reason=$(grep -m1 "not linearizable\|came out twice" "$log")
+        if [ -z "$reason" ]; then
+            # A variant that does not build is not a catch.
+            echo "== negative control $variant: NOT CAUGHT: the run failed without a checker's failure (does it build? $log)"
+            survivors+=("$variant (no checker failure)")
+        else
+            echo "== negative control $variant: caught ($reason)"
+        fi
     fi
 done
 if [ ${#survivors[@]} -ne 0 ]; then

@@ -59,7 +59,14 @@ for entry in $all; do
         survivors+=("$variant")
     else
         reason=$(grep -m1 -E "not linearizable|deadlock|never dropped|dropped twice|Causality violation" "$log" || grep -m1 "panicked at" "$log")
-        echo "   caught: $(echo "$reason" | sed 's/^ *//' | cut -c1-160)"
+        if [ -z "$reason" ]; then
+            # A variant that does not build (or a run that dies before any
+            # test fails) is not a catch.
+            echo "   NOT CAUGHT: the run failed without a checker's failure (does the variant build? $log)"
+            survivors+=("$variant (no checker failure)")
+        else
+            echo "   caught: $(echo "$reason" | sed 's/^ *//' | cut -c1-160)"
+        fi
     fi
     if [ "$variant" = ring_relaxed_stamp ]; then
         # The ring's own loom tests (src/ring.rs) must catch it too.
@@ -69,7 +76,13 @@ for entry in $all; do
             echo "   NOT CAUGHT by the ring's own loom tests"
             survivors+=("$variant (ring tests)")
         else
-            echo "   caught by the ring's own loom tests: $( (grep -m1 "Causality violation" "$log" || grep -m1 "panicked at" "$log") | cut -c1-120)"
+            reason=$( (grep -m1 "Causality violation" "$log" || grep -m1 "panicked at" "$log") | cut -c1-120)
+            if [ -z "$reason" ]; then
+                echo "   NOT CAUGHT: the ring's tests failed without a checker's failure ($log)"
+                survivors+=("$variant (ring tests, no checker failure)")
+            else
+                echo "   caught by the ring's own loom tests: $reason"
+            fi
         fi
     fi
 done
@@ -87,7 +100,13 @@ for entry in remove_stops_at_tombstone="--lib index::hash" long_probe_grows="--t
         echo "   NOT CAUGHT natively"
         survivors+=("$variant")
     else
-        echo "   caught: $(grep -m1 -E "^test .*FAILED" "$log")"
+        reason=$(grep -m1 -E "^test .*FAILED" "$log")
+        if [ -z "$reason" ]; then
+            echo "   NOT CAUGHT: the run failed without a failing test (does the variant build? $log)"
+            survivors+=("$variant (no failing test)")
+        else
+            echo "   caught: $reason"
+        fi
     fi
 done
 if [ ${#survivors[@]} -ne 0 ]; then

@@ -987,7 +987,7 @@ where
         return self
             .points
             .get(id, &guard)
-            .is_some_and(|node| node.value.has_generation());
+            .is_some_and(|node| !is_mark(node.value.load()));
         #[allow(unreachable_code)]
         match self.points.get(id, &guard) {
             Some(node) => self.current(node, &guard).is_some(),
