@@ -47,8 +47,8 @@
 //! Versions are even and a bump adds two; a claim sets the low bit. So a
 //! bump is one `fetch_add` that learns from the value it read whether the
 //! entry was claimed (a claimed entry stays odd, whatever bumps come
-//! after), and a creation costs one read-modify-write, not a load and a
-//! CAS (under loom every extra step multiplies the interleavings). A
+//! after), and a creation costs one read-modify-write on its key's entry,
+//! not a load and a CAS. A
 //! version comes back only after 2^63 creations of one id on 64-bit
 //! targets (2^31 on 32-bit ones), and a removal would have to stay between
 //! its load and its claim for all of them to mistake a bumped entry for the
