@@ -121,7 +121,7 @@
 //! **The garbage limit.** [`garbage_bytes`] counts the retired memory still
 //! waiting for its grace period, process-wide (each thread adds its part
 //! every 16 KiB). A `set`, `register` or `delete` that finds it over the
-//! limit ([`set_garbage_limit`], default [`DEFAULT_GARBAGE_LIMIT`] = 4 MiB)
+//! limit ([`set_garbage_limit`], default [`DEFAULT_GARBAGE_LIMIT`] = 256 KiB)
 //! does not return until it is back under: unpinned, it hands its own
 //! retirements to the epoch, lets the epoch advance and collect, and yields
 //! to the threads whose pins hold it back, for up to 100 ms, after which it
@@ -154,15 +154,19 @@
 //! shrinks by up to four while retiring at most two.
 //!
 //! Measured by the benchmark's churn (1,024 ids, half sets and half
-//! deletes, 2 cores, 8 threads; peak heap above the registered
-//! instances, so ready lists and batches included): about 24 MB with no
-//! limit, 6.8 MB at the 4 MiB default, 2.1 MB at 1 MiB and 0.8 MB at
-//! 256 KiB, so about twice the limit once per-thread batches and ready
-//! lists are added; with one more thread holding a pin for 10 ms at a
-//! time, 28 MB with no limit and 6.9 MB at the default. Plain churn runs as
-//! fast at every limit; in the held-pin case a limit of 1 MiB or less
-//! makes retiring calls wait for the pin (several times slower), which is
-//! why the default is 4 MiB.
+//! deletes, 2 cores, 8 threads; peak heap above the registered instances,
+//! so ready lists and per-thread batches included; three runs each): 6.2
+//! to 6.4 MB at a 4 MiB limit, 1.9 to 2.2 MB at 1 MiB, 1.1 to 1.3 MB at
+//! 512 KiB, and 0.56 to 0.65 MB at the 256 KiB default, so about two and a
+//! half times the limit (23 to 26 MB with no limit, in an earlier run). Plain churn does not
+//! slow down at a low limit: in timed runs at 8 threads (four each) it did
+//! 8.6 M ops/s with a p99.9 of 3.9 us at 256 KiB, against 7.1 M ops/s and
+//! 21.5 us at 4 MiB (less garbage, presumably more of it in cache). The price is paid
+//! where a pin is held: with one more thread holding a pin for 10 ms at a
+//! time, retiring calls wait for it, and churn ran at 0.7 M ops/s against
+//! 3.8 at 4 MiB (its p99.99 went from 7 ms to 32 ms). A service whose
+//! threads stay pinned for long (inside [`with_state`](Registry::with_state)
+//! closures, say) and that can afford the memory should raise the limit.
 //! Call [`reclaim`] at a quiet moment to collect what is collectable now,
 //! and [`channels_alive`] or [`garbage_bytes`] to watch the figure.
 //!
