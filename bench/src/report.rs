@@ -752,16 +752,60 @@ pub fn render(rows: &[Row], mem: &[MemRow], bench_dir: &Path) -> Result<(), Stri
     let first = rows.first().ok_or("no runs to render")?;
     let reps = rows.iter().map(|r| r.rep).max().unwrap_or(0) + 1;
     let tmax = rows.iter().map(|r| r.threads).max().unwrap_or(0);
+    // A CSV may join the runs of several invocations (say, one per `--keys`
+    // value, bench/README.md): name each one's start, load, ids, threads
+    // and repetitions, and every revision.
+    let mut starts: Vec<&str> = Vec::new();
+    let mut revs: Vec<&str> = Vec::new();
+    for r in rows {
+        if !starts.contains(&r.date.as_str()) {
+            starts.push(&r.date);
+        }
+        if !revs.contains(&r.rev.as_str()) {
+            revs.push(&r.rev);
+        }
+    }
+    let list = |mut v: Vec<usize>| {
+        v.sort_unstable();
+        v.dedup();
+        v.iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let taken = starts
+        .iter()
+        .map(|d| {
+            let part: Vec<&Row> = rows.iter().filter(|r| r.date == *d).collect();
+            let part_reps = part.iter().map(|r| r.rep).max().unwrap_or(0) + 1;
+            let what = if starts.len() == 1 {
+                String::new()
+            } else {
+                format!(
+                    "; ids {}; threads {}; {part_reps} repetitions",
+                    list(part.iter().map(|r| r.keys).collect()),
+                    list(part.iter().map(|r| r.threads).collect())
+                )
+            };
+            format!("{d} (load average at start {}{what})", part[0].load_start)
+        })
+        .collect::<Vec<_>>()
+        .join(" and ");
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "Taken {} on {} ({} CPUs), load average at start {}, rev {}; \
+        "Taken {} on {} ({} CPUs), rev {}; \
          {} ops per worker, medians of {} interleaved repetitions; message `&'static str` \
          (the Go row: a constant `string`); every Rust impl keeps the receivers of current \
          channels alive; latency from one op in every 64, timed at a random offset in its \
          block. `just bench` regenerates this block, the plots and `bench/results/runs.csv` \
          (every run); `bench/README.md` describes the harness and each row.\n",
-        first.date, first.cpu, first.nproc, first.load_start, first.rev, first.ops_per_worker, reps
+        taken,
+        first.cpu,
+        first.nproc,
+        revs.join(", "),
+        first.ops_per_worker,
+        reps
     );
     let _ = writeln!(
         s,
