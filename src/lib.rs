@@ -106,10 +106,10 @@
 //! # Memory held by retired channels
 //!
 //! A deleted or replaced channel stays allocated (about 280 bytes with a
-//! 5-slot buffer of 16-byte messages; a registered idle instance costs about
-//! 265 bytes in all, both indexes included) until the epoch has advanced
-//! twice past its retirement, which needs every thread that was pinned at
-//! the time to have unpinned. A pin lasts one registry call, but a thread
+//! 5-slot buffer of 16-byte messages; in the benchmark a registered idle
+//! instance costs 280 to 284 bytes in all, both indexes included) until the
+//! epoch has advanced twice past its retirement, which needs every thread
+//! that was pinned at the time to have unpinned. A pin lasts one registry call, but a thread
 //! descheduled while pinned stretches it to its time slice, and every
 //! thread meanwhile keeps retiring: with more threads than cores, garbage
 //! grows with the scheduler's time slice. The registry epoch-collects with
@@ -158,13 +158,15 @@
 //! so ready lists and per-thread batches included; three runs each): 6.2
 //! to 6.4 MB at a 4 MiB limit, 1.9 to 2.2 MB at 1 MiB, 1.1 to 1.3 MB at
 //! 512 KiB, and 0.56 to 0.65 MB at the 256 KiB default, so about two and a
-//! half times the limit (23 to 26 MB with no limit, in an earlier run). Plain churn does not
-//! slow down at a low limit: in timed runs at 8 threads (four each) it did
-//! 8.6 M ops/s with a p99.9 of 3.9 us at 256 KiB, against 7.1 M ops/s and
-//! 21.5 us at 4 MiB (less garbage, presumably more of it in cache). The price is paid
-//! where a pin is held: with one more thread holding a pin for 10 ms at a
-//! time, retiring calls wait for it, and churn ran at 0.7 M ops/s against
-//! 3.8 at 4 MiB (its p99.99 went from 7 ms to 32 ms). A service whose
+//! half times the limit (23 to 26 MB with no limit, in an earlier run).
+//! Plain churn does not slow down at a low limit: in timed runs at 8
+//! threads (four each) it did 8.6 M ops/s with a p99.9 of 3.9 us at
+//! 256 KiB, against 7.1 M ops/s and 21.5 us at 4 MiB (less garbage,
+//! presumably more of it in cache). The price is paid where a pin is
+//! held. With one more thread holding a pin for 10 ms out of every 11, the
+//! garbage stays bounded (0.6 to 0.7 MB at 8 threads, 1,024 ids) because
+//! retiring calls wait for that pin: churn ran at 0.7 M ops/s against 3.8
+//! at 4 MiB, and its p99.99 went from 7 ms to 32 ms. A service whose
 //! threads stay pinned for long (inside [`with_state`](Registry::with_state)
 //! closures, say) and that can afford the memory should raise the limit.
 //! Call [`reclaim`] at a quiet moment to collect what is collectable now,
