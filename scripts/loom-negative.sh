@@ -14,6 +14,9 @@
 # safety: tests/overflow.rs catches it. `hold_back_never_waits` and
 # `hold_back_inside_pin` break the garbage limit (a bound on memory) and
 # its deadlock rule: tests/garbage_limit.rs catches them.
+# `drain_skips_buffered` leaves a dropped receiver's messages to the
+# channel's teardown (dropped later, still once): tests/contract.rs's
+# drop count catches it.
 #   bash scripts/loom-negative.sh [NAME ...]
 set -u
 cd "$(dirname "$0")/.."
@@ -37,7 +40,9 @@ ids_cleanup_skips_check=loom_listing:ids_cleanup_vs_set_then_ids
 release_skips_epoch=loom_shapes:drop_rx_then_delete_vs_try_send
 take_out_skips_mark=loom_pairs:kept_set_ids
 recreate_by_store=loom_pairs:kept_set_set
-recreate_skips_keys=loom_listing:ids_cleanup_then_recreate_vs_set"
+recreate_skips_keys=loom_listing:ids_cleanup_then_recreate_vs_set
+close_without_fence=loom_pairs:delete_recv
+drop_skips_close=loom_shapes:two_senders_wait_drop_rx"
 cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
 mkdir -p target
 survivors=()
@@ -89,7 +94,7 @@ done
 # Variants that need real allocations or real sizes, caught natively.
 for entry in remove_stops_at_tombstone="--lib index::hash" long_probe_grows="--test collisions" \
     full_list_releases_inline="--test overflow" hold_back_never_waits="--test garbage_limit" \
-    hold_back_inside_pin="--test garbage_limit"; do
+    hold_back_inside_pin="--test garbage_limit" drain_skips_buffered="--test contract"; do
     variant=${entry%%=*}; args=${entry#*=}; args=${args//\"/}
     if [ $# -ne 0 ] && [[ " $* " != *" $variant "* ]]; then continue; fi
     echo "== negative control: $variant (natively: cargo test $args)"

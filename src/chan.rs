@@ -266,8 +266,7 @@ impl<T, S> Chan<T, S> {
             self.waiters.recv().notify_one();
             self.waiters.send().notify_one();
         } else {
-            self.waiters.recv().notify_all();
-            self.waiters.send().notify_all();
+            self.waiters.notify_all_sides();
         }
     }
 
@@ -281,7 +280,7 @@ impl<T, S> Chan<T, S> {
     /// `Acquire` on failure: the loser reads the winner's successor and
     /// follows it. `just orderings` also passes `Relaxed` there, because
     /// every such path runs `finish_retire`'s close first, whose `SeqCst`
-    /// fence (`notify_all`) acquires the claim as well; the claim keeps its
+    /// fence (`notify_all_sides`) acquires the claim as well; the claim keeps its
     /// own `Acquire` rather than lean on a fence in the wake-up code.
     pub(crate) fn claim(&self, successor: *mut Chan<T, S>) -> Result<(), *mut Chan<T, S>> {
         self.built.check();
@@ -423,7 +422,29 @@ impl<T, S> Chan<T, S> {
     /// is dropped, then the first panic is resumed. (Stopping would leave the
     /// rest to be dropped while unwinding, where a second panic aborts.)
     pub(crate) fn close_and_drain(&self) {
-        self.close();
+        // A channel that is closed already (by the delete or the replacing
+        // `set` that retired it, in most drops) needs no second close: the
+        // closer's own close wakes every waiter that registered before its
+        // fence, and any later waiter's re-check sees the close bit. So a
+        // load replaces the RMW and the fence. Negative control
+        // `drop_skips_close`: the receiver never closes, so sends to an id
+        // whose receiver is gone are accepted and senders waiting for space
+        // are never woken.
+        let skip_close =
+            cfg!(channel_registry_broken = "drop_skips_close") || self.queue.is_closed();
+        if !skip_close {
+            self.close();
+        }
+        // Most receivers go away after the delete or replacement that closed
+        // their generation, with nothing buffered: then the drain would only
+        // read the buffer's first slot to learn that (a cache miss in churn).
+        // Negative control `drain_skips_buffered`: the check says empty
+        // when it is not, and buffered messages wait for the teardown.
+        if self.queue.is_closed_and_empty()
+            || cfg!(channel_registry_broken = "drain_skips_buffered")
+        {
+            return;
+        }
         // Pushes that won against the close may still be writing their slot:
         // `pop` waits for them, so each accepted message is dropped here once.
         let mut first_panic = None;

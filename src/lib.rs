@@ -98,9 +98,11 @@
 //! there, and its entry in the hash table (the key and an empty slot; its
 //! channel is retired as usual), so that creating the id again is one
 //! compare-and-swap on that slot and writes to neither index: deleted ids
-//! are kept so at most `2 × live ids + 64` at each delete (never more than
-//! twice the most ids ever live, plus 65), [`len`](Registry::len) does not
-//! count them, and [`ids`](Registry::ids) takes out each one it passes.
+//! are kept so at most `2 × live ids + 64` (each thread checks that on one
+//! delete in 16 and takes its last answer in between, so never more than
+//! twice the most ids ever live, plus 65, plus 15 per deleting thread),
+//! [`len`](Registry::len) does not count them, and
+//! [`ids`](Registry::ids) takes out each one it passes.
 //! Churn over a fixed set of ids then never resizes the hash table.
 //!
 //! # Memory held by retired channels

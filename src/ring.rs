@@ -314,11 +314,29 @@ impl<T> Ring<T> {
         self.tail.fetch_or(self.mark_bit(), Ordering::SeqCst) & self.mark_bit() == 0
     }
 
+    /// Whether the ring is closed with no value in it, for its only
+    /// consumer: after a close, no push can claim a slot any more, so an
+    /// empty ring stays empty and a drain has nothing to do. Reads the head
+    /// and tail only, not the slots (a drain's `pop` reads the head's slot
+    /// first, another cache line). `Relaxed`: no value is read on a `true`,
+    /// and the caller's own close or its load that saw the close bit
+    /// (earlier in program order, on the same word) keeps the tail load from
+    /// seeing an older tail, so every push that won against the close is
+    /// counted; the head is the caller's own.
+    pub(crate) fn is_closed_and_empty(&self) -> bool {
+        let mark_bit = self.mark_bit();
+        let tail = self.tail.load(Ordering::Relaxed);
+        tail & mark_bit != 0 && tail & !mark_bit == self.head.load(Ordering::Relaxed)
+    }
+
     /// `SeqCst`, not `Acquire`: a read of the close bit takes its place in
     /// the single total order with the close, so a thread that learned by
-    /// other `SeqCst` means that a `delete` finished sees the bit. Not part
-    /// of any protocol (only `is_closed` and `Debug` call it); a plain load
-    /// on x86-64 either way, and loom cannot tell (tokio-rs/loom#180).
+    /// other `SeqCst` means that a `delete` finished sees the bit. A plain
+    /// load on x86-64 either way, and loom cannot tell (tokio-rs/loom#180).
+    /// A dropped receiver that reads the bit set skips its own close
+    /// (`Chan::close_and_drain`): what it relies on is only that the bit,
+    /// once set, stays set, and that the tail it read is the closed one,
+    /// later in the tail's modification order than every push that won.
     pub(crate) fn is_closed(&self) -> bool {
         self.tail.load(Ordering::SeqCst) & self.mark_bit() != 0
     }

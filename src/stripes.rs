@@ -1,5 +1,5 @@
-//! A count split over cache lines, for statistics that many threads change
-//! at once.
+//! Counts split over cache lines, for statistics that many threads change
+//! at once, and a cached answer worked out from them now and then.
 //!
 //! A single shared word written on every create and every free was one of
 //! the churn benchmark's hot spots: each write pulls the line away from the
@@ -9,10 +9,14 @@
 //! landed (this count striped, the registry's count replaced by the point
 //! index's own), it ran 15% and 9% faster. Here each thread adds to its
 //! own stripe (threads are dealt stripes in turn), and a read sums them all:
-//! reads are rare (`channels_alive`). Plain `std` atomics in every build: a
-//! statistic that no protocol decision reads, so not a model-checker object.
+//! reads are rare (`channels_alive`, `Registry::len`, and one delete in 16
+//! of a thread for the registry's count of kept nodes, whose decision is
+//! cached between reads in a [`Hint`]). Plain `std` atomics in every build:
+//! statistics and hints that steer a choice between two correct paths and
+//! never decide safety, so not model-checker objects.
 
-use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
 
 const STRIPES: usize = 16;
 
@@ -60,29 +64,48 @@ fn stripe() -> usize {
     STRIPE.try_with(|s| *s).unwrap_or(0)
 }
 
-/// A count in one word on its own cache line pair, for a statistic that is
-/// read as often as it is written (a striped one would make every read sum
-/// all the stripes). Plain `std` atomics for the same reason as [`Striped`]:
-/// no protocol decision depends on its exact value.
+/// Whether this call is the calling thread's `n`th since its last `true`
+/// (the first call on a thread is): for a decision that may be taken from a
+/// cached answer most of the time and worked out again now and then. The
+/// tick is the thread's own, shared by every caller; a thread whose
+/// thread-locals are gone always works it out.
+#[inline]
+pub(crate) fn one_in(n: u32) -> bool {
+    std::thread_local! {
+        static TICK: Cell<u32> = const { Cell::new(0) };
+    }
+    TICK.try_with(|tick| {
+        let t = tick.get();
+        tick.set(if t + 1 >= n { 0 } else { t + 1 });
+        t == 0
+    })
+    .unwrap_or(true)
+}
+
+/// A yes-or-no answer worked out now and then and read in between, on its
+/// own cache line pair: written only when the answer changes, so readers on
+/// other cores keep their copy of the line. Plain `std` atomics for the same
+/// reason as [`Striped`]: a hint that only steers a choice between two
+/// correct paths.
 #[repr(align(128))]
-pub(crate) struct Count(AtomicIsize);
+pub(crate) struct Hint(AtomicBool);
 
-impl Count {
-    pub(crate) const fn new() -> Self {
-        Count(AtomicIsize::new(0))
+impl Hint {
+    pub(crate) const fn new(answer: bool) -> Self {
+        Hint(AtomicBool::new(answer))
     }
 
-    /// Adds `n` (negative to subtract).
+    /// The last answer stored.
     #[inline]
-    pub(crate) fn add(&self, n: isize) {
-        self.0.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// The count: exact when no thread is changing it; a reader racing an
-    /// add and a subtract on two threads may see it below zero for a
-    /// moment.
-    #[inline]
-    pub(crate) fn sum(&self) -> isize {
+    pub(crate) fn get(&self) -> bool {
         self.0.load(Ordering::Relaxed)
+    }
+
+    /// Stores `answer`, writing the line only if it changed.
+    #[inline]
+    pub(crate) fn set(&self, answer: bool) {
+        if self.get() != answer {
+            self.0.store(answer, Ordering::Relaxed);
+        }
     }
 }

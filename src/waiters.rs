@@ -123,6 +123,27 @@ impl Waiters {
         }
     }
 
+    /// Wakes every waiter on both sides, with one fence for the two (each
+    /// side used to run its own `notify_all`: fence, load, wake). Call after the state change that every
+    /// waiter waits for (the close). Each side's load still comes after a
+    /// `SeqCst` fence that comes after the change, which is all the Dekker
+    /// pair asks of the notifier (module docs); a second fence between the
+    /// two loads orders nothing more, and a close paid for it on every
+    /// delete and every receiver drop. (Negative control
+    /// `close_without_fence`: no fence at all, and loom finds the lost
+    /// wake-up.)
+    pub(crate) fn notify_all_sides(&self) {
+        #[cfg(not(channel_registry_broken = "close_without_fence"))]
+        fence(Ordering::SeqCst);
+        for side in [Side::Recv, Side::Send] {
+            let list = self.side(side);
+            // `Acquire`, as in `notify_one`.
+            if list.count().load(Ordering::Acquire) != 0 {
+                list.wake(true);
+            }
+        }
+    }
+
     /// The lists, if a waiter ever allocated them.
     fn lists(&self) -> Option<&Lists> {
         // Acquire: pairs with the installing CAS, so the lists' contents
@@ -271,15 +292,6 @@ impl WaitList<'_> {
         // is kept though `just orderings` passes `Relaxed`).
         if self.count().load(Ordering::Acquire) != 0 {
             self.wake(false);
-        }
-    }
-
-    /// Wakes every entry. Call after closing the channel.
-    pub(crate) fn notify_all(&self) {
-        fence(Ordering::SeqCst);
-        // `Acquire`, as in `notify_one`.
-        if self.count().load(Ordering::Acquire) != 0 {
-            self.wake(true);
         }
     }
 

@@ -94,9 +94,11 @@ fn deleting_everything_keeps_a_bounded_remainder() {
         );
     }
     // The keys left are those deleted while 2 × live + 64 was not reached:
-    // about two thirds of the peak.
+    // about two thirds of the peak, plus at most the 15 deletes after it
+    // that took the last worked-out answer (a thread works it out on one
+    // delete in 16: the module docs' *Deleted ids' keys*).
     let left = registry.__ordered_keys();
-    assert!(left <= (2 * peak + 64) / 3 + 1, "{left} keys left");
+    assert!(left <= (2 * peak + 64) / 3 + 1 + 15, "{left} keys left");
     assert!(left >= 64, "{left} keys left: the keeping path never ran");
     assert_eq!(registry.ids().next(), None);
     assert_eq!(

@@ -8,7 +8,9 @@
 //! `--out bench/results/runs.csv`, `--mem-ops 200000`, `--no-memory`,
 //! `--no-report`, `--no-estimate`, `--estimate-only` (calibrate, print the
 //! estimate, stop), `--render CSV` (plots and README from an
-//! existing CSV only), `--print-ops N` (the first N ops of every worker, as
+//! existing CSV only), `--render-to DIR` (with `--render`: plots, medians and
+//! the README's block into DIR instead of `bench/results` and the README),
+//! `--print-ops N` (the first N ops of every worker, as
 //! the Go row prints them), `--criterion-table DIR` (criterion's output dir to
 //! `results/criterion.md`). Internal: `--memory-only` (bytes per instance,
 //! printed as lines) and `--garbage-run` (one churn cell's peak garbage), both
@@ -53,6 +55,7 @@ struct Args {
     estimate: bool,
     estimate_only: bool,
     render: Option<PathBuf>,
+    render_to: Option<PathBuf>,
     memory_only: bool,
     garbage_run: bool,
     print_ops: Option<u64>,
@@ -85,7 +88,7 @@ const USAGE: &str = "usage: channel-registry-bench [--ops N] [--reps N] [--threa
 [--keys 1024,65536,1048576] [--workloads read-heavy,mixed,churn,churn-held-pin] \
 [--impls all|NAME,...] [--out CSV] [--mem-ops N] [--no-memory] [--no-report] [--no-estimate] \
 [--estimate-only] [--garbage-limit BYTES|none] \
-[--render CSV] [--print-ops N] [--criterion-table DIR] \
+[--render CSV [--render-to DIR]] [--print-ops N] [--criterion-table DIR] \
 [--sampling jitter|stride (stride implies --no-report)]
 Defaults: the full matrix (bench/README.md).";
 
@@ -148,6 +151,7 @@ fn parse_args() -> Args {
         estimate: true,
         estimate_only: false,
         render: None,
+        render_to: None,
         memory_only: false,
         garbage_run: false,
         print_ops: None,
@@ -185,6 +189,7 @@ fn parse_args() -> Args {
             "--no-estimate" => a.estimate = false,
             "--estimate-only" => a.estimate_only = true,
             "--render" => a.render = Some(PathBuf::from(val())),
+            "--render-to" => a.render_to = Some(PathBuf::from(val())),
             "--memory-only" => a.memory_only = true,
             "--garbage-run" => a.garbage_run = true,
             "--garbage-limit" => {
@@ -495,24 +500,9 @@ fn host() -> Host {
         .take(3)
         .collect::<Vec<_>>()
         .join(" ");
-    let mut rev = sh(
-        "git",
-        &[
-            "-C",
-            env!("CARGO_MANIFEST_DIR"),
-            "rev-parse",
-            "--short",
-            "HEAD",
-        ],
-    );
-    if !sh(
-        "git",
-        &["-C", env!("CARGO_MANIFEST_DIR"), "status", "--porcelain"],
-    )
-    .is_empty()
-    {
-        rev.push_str("-dirty");
-    }
+    // The revision the binary was built from, `-dirty` if its sources had
+    // uncommitted changes then (bench/build.rs).
+    let rev = env!("CHANNEL_REGISTRY_BENCH_REV").to_string();
     Host {
         date: sh("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]),
         rev,
@@ -589,7 +579,11 @@ fn main() {
             fail(&format!("{}: no runs to render", csv.display()));
         }
         let mem = report::read_mem_csv(&csv.with_file_name("memory.csv"));
-        report::render(&rows, &mem, &bench_dir()).unwrap_or_else(|e| die(&e));
+        let to = match &args.render_to {
+            Some(dir) => report::Target::Elsewhere(dir),
+            None => report::Target::Repository(&bench_dir()),
+        };
+        report::render(&rows, &mem, to).unwrap_or_else(|e| die(&e));
         return;
     }
     matrix(args);
@@ -669,7 +663,8 @@ fn matrix(mut args: Args) {
     print!("{}", report::latency_markdown(&rows, None));
     print!("{}", report::garbage_markdown(&rows, None));
     if args.report {
-        report::render(&rows, &mem, &bench_dir()).unwrap_or_else(|e| die(&e));
+        report::render(&rows, &mem, report::Target::Repository(&bench_dir()))
+            .unwrap_or_else(|e| die(&e));
     }
 }
 

@@ -14,7 +14,8 @@ use crate::{IMPLS, ROWS};
 pub struct Row {
     /// UTC date of the invocation.
     pub date: String,
-    /// Git revision (`-dirty` if the tree had changes).
+    /// Git revision the binary was built from (`-dirty` if its sources had
+    /// uncommitted changes then: bench/build.rs).
     pub rev: String,
     /// Available parallelism.
     pub nproc: String,
@@ -737,11 +738,24 @@ fn plot_tail(
     Ok(())
 }
 
+/// Where [`render`] writes.
+pub enum Target<'a> {
+    /// The bench crate's directory: plots and `medians.md` into its
+    /// `results`, the table into the repository README's block.
+    Repository(&'a Path),
+    /// Another directory (`--render-to`): plots, `medians.md`, and the
+    /// README's block as `readme-block.md`; the repository is not touched.
+    Elsewhere(&'a Path),
+}
+
 /// Plots, medians file and the README block, from the rows of one
 /// invocation (and the memory figures).
-pub fn render(rows: &[Row], mem: &[MemRow], bench_dir: &Path) -> Result<(), String> {
+pub fn render(rows: &[Row], mem: &[MemRow], to: Target<'_>) -> Result<(), String> {
     let m = medians(rows);
-    let res = bench_dir.join("results");
+    let res = match to {
+        Target::Repository(bench_dir) => bench_dir.join("results"),
+        Target::Elsewhere(dir) => dir.to_path_buf(),
+    };
     let io = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
     fs::create_dir_all(&res).map_err(|e| io(&res.display().to_string(), &e))?;
     plot_throughput(&m, &res.join("throughput.svg")).map_err(|e| io("plot throughput", &e))?;
@@ -834,7 +848,13 @@ pub fn render(rows: &[Row], mem: &[MemRow], bench_dir: &Path) -> Result<(), Stri
     );
     let medians_md = res.join("medians.md");
     fs::write(&medians_md, full).map_err(|e| io(&medians_md.display().to_string(), &e))?;
-    let readme = bench_dir.join("../README.md");
+    let readme = match to {
+        Target::Repository(bench_dir) => bench_dir.join("../README.md"),
+        Target::Elsewhere(dir) => {
+            let block = dir.join("readme-block.md");
+            return fs::write(&block, s).map_err(|e| io(&block.display().to_string(), &e));
+        }
+    };
     if let Ok(text) = fs::read_to_string(&readme) {
         let (a, b) = ("<!-- bench-table:start -->", "<!-- bench-table:end -->");
         if let (Some(i), Some(j)) = (text.find(a), text.find(b)) {

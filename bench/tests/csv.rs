@@ -81,7 +81,7 @@ fn renders_old_and_new_rows() {
     let p = d.join("old.csv");
     fs::write(&p, OLD).unwrap();
     let mut rows = report::read_csv(&p).unwrap();
-    report::render(&rows, &[], &bench).unwrap();
+    report::render(&rows, &[], report::Target::Repository(&bench)).unwrap();
     let readme = fs::read_to_string(d.join("README.md")).unwrap();
     assert!(
         readme.contains("| churn | 1024 | 2 | 922 / – / – | 2254 / – / – |"),
@@ -93,11 +93,34 @@ fn renders_old_and_new_rows() {
     );
     rows[0].garbage = Some(10 * 1024);
     rows[1].garbage = Some(2048);
-    report::render(&rows, &[], &bench).unwrap();
+    report::render(&rows, &[], report::Target::Repository(&bench)).unwrap();
     let readme = fs::read_to_string(d.join("README.md")).unwrap();
     assert!(readme.contains("| churn | 1024 | 2 | 10 | 2 |"), "{readme}");
     assert!(readme.starts_with("x\n") && readme.ends_with("<!-- bench-table:end -->\ny\n"));
     for f in ["throughput.svg", "p999.svg", "p9999.svg", "medians.md"] {
         assert!(bench.join("results").join(f).exists(), "{f}");
+    }
+}
+
+#[test]
+fn render_to_a_directory_leaves_the_repository_alone() {
+    let d = scratch("render-to");
+    let bench = d.join("bench");
+    let readme = "x\n<!-- bench-table:start -->\nold\n<!-- bench-table:end -->\ny\n";
+    fs::write(d.join("README.md"), readme).unwrap();
+    let p = d.join("old.csv");
+    fs::write(&p, OLD).unwrap();
+    let rows = report::read_csv(&p).unwrap();
+    let out = d.join("elsewhere");
+    report::render(&rows, &[], report::Target::Elsewhere(&out)).unwrap();
+    assert_eq!(fs::read_to_string(d.join("README.md")).unwrap(), readme);
+    assert_eq!(fs::read_dir(bench.join("results")).unwrap().count(), 0);
+    let block = fs::read_to_string(out.join("readme-block.md")).unwrap();
+    assert!(
+        block.contains("| churn | 1024 | 2 | 922 / – / – | 2254 / – / – |"),
+        "{block}"
+    );
+    for f in ["throughput.svg", "p999.svg", "p9999.svg", "medians.md"] {
+        assert!(out.join(f).exists(), "{f}");
     }
 }
