@@ -141,23 +141,23 @@
 //! are relaxed, so a race can overshoot by the deletes in flight). A key of a
 //! deleted id is added only by a delete that found the set within the bound,
 //! so the set never holds more than `3 × (the most ids ever live at once) +
-//! 65` keys, plus the deletes in flight.
+//! 65` keys, plus the deletes in flight. `ids` removes every deleted id's key
+//! it passes (unless the id was re-created meanwhile), so iteration pays for such a key
+//! once. The model checkers run both policies (`Registry::__keep_deleted_keys`).
 //!
 //! The check reads the kept-node count, which every delete and re-creation
 //! changes: kept in one shared word, it was a cache line that two threads
 //! churning pulled back and forth on every call (10% of `set`'s and 40% of
 //! the retirement's samples at 65,536 ids and 2 threads). So the count is
-//! striped (`crate::stripes`: each thread writes its own line; `len` sums
-//! them), and a thread works the check out on one delete in
+//! striped (`crate::stripes`: each thread writes its own line, 16 lines of
+//! 128 bytes, 2 KiB once per registry; `len` sums them), and a thread works the check out on one delete in
 //! `KEEP_DECISION_EVERY` (16), storing the answer in a word written only when
 //! it changes, and takes that answer on the other deletes. After the bound
 //! is crossed, each deleting thread keeps at most 15 more keys before it
 //! checks again, so the bounds above grow by 15 per deleting thread. The
 //! model checkers check on every delete (their scenarios are a few deletes
 //! long). Which answer a delete takes never matters to correctness: both
-//! paths are the protocol's own (*Deleted ids' nodes*). `ids` removes every deleted id's key
-//! it passes (unless the id was re-created meanwhile), so iteration pays for such a key
-//! once. The model checkers run both policies (`Registry::__keep_deleted_keys`).
+//! paths are the protocol's own (*Deleted ids' nodes*).
 //!
 //! # Retiring a generation (`set` over a live id, `delete`)
 //!

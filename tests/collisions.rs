@@ -15,7 +15,7 @@
 //! created again over and over leave tombstones in their own probe chains,
 //! which makes probes long without the table being full, and that must not
 //! make the table grow. A registry keeps a deleted id's node while deleted
-//! ids are few (`tests/kept_nodes.rs`) and then leaves no tombstone; past
+//! ids are few (`tests/deleted_ids.rs`) and then leaves no tombstone; past
 //! that bound every delete leaves one, which the test reproduces by turning
 //! the keeping off.
 //!
