@@ -160,7 +160,10 @@
 //! so ready lists and per-thread batches included; three runs each): 6.2
 //! to 6.4 MB at a 4 MiB limit, 1.9 to 2.2 MB at 1 MiB, 1.1 to 1.3 MB at
 //! 512 KiB, and 0.56 to 0.65 MB at the 256 KiB default, so about two and a
-//! half times the limit (23 to 26 MB with no limit, in an earlier run).
+//! half times the limit (23 to 26 MB with no limit, in an earlier run); on
+//! another machine, after the changes that made churn cheaper, 0.60 to
+//! 0.72 MB at the default (six runs, both benchmark rows), and 0.66 to 0.78 MB
+//! with the held pin below.
 //! Plain churn does not slow down at a low limit: in timed runs at 8
 //! threads (four each) it did 8.6 M ops/s with a p99.9 of 3.9 us at
 //! 256 KiB, against 7.1 M ops/s and 21.5 us at 4 MiB (less garbage,

@@ -771,12 +771,16 @@ pub fn render(rows: &[Row], mem: &[MemRow], to: Target<'_>) -> Result<(), String
     // and repetitions, and every revision.
     let mut starts: Vec<&str> = Vec::new();
     let mut revs: Vec<&str> = Vec::new();
+    let mut cpus: Vec<&str> = Vec::new();
     for r in rows {
         if !starts.contains(&r.date.as_str()) {
             starts.push(&r.date);
         }
         if !revs.contains(&r.rev.as_str()) {
             revs.push(&r.rev);
+        }
+        if !cpus.contains(&r.cpu.as_str()) {
+            cpus.push(&r.cpu);
         }
     }
     let list = |mut v: Vec<usize>| {
@@ -795,10 +799,19 @@ pub fn render(rows: &[Row], mem: &[MemRow], to: Target<'_>) -> Result<(), String
             let what = if starts.len() == 1 {
                 String::new()
             } else {
+                let mut workloads: Vec<&str> = Vec::new();
+                for r in &part {
+                    if !workloads.contains(&r.workload.as_str()) {
+                        workloads.push(&r.workload);
+                    }
+                }
                 format!(
-                    "; ids {}; threads {}; {part_reps} repetitions",
+                    "; {}; ids {}; threads {}; {part_reps} repetitions; rev {} on {}",
+                    workloads.join(", "),
                     list(part.iter().map(|r| r.keys).collect()),
-                    list(part.iter().map(|r| r.threads).collect())
+                    list(part.iter().map(|r| r.threads).collect()),
+                    part[0].rev,
+                    part[0].cpu
                 )
             };
             format!("{d} (load average at start {}{what})", part[0].load_start)
@@ -809,17 +822,24 @@ pub fn render(rows: &[Row], mem: &[MemRow], to: Target<'_>) -> Result<(), String
     let _ = writeln!(
         s,
         "Taken {} on {} ({} CPUs), rev {}; \
-         {} ops per worker, medians of {} interleaved repetitions; message `&'static str` \
+         {} ops per worker, medians of {} interleaved repetitions{}; message `&'static str` \
          (the Go row: a constant `string`); every Rust impl keeps the receivers of current \
          channels alive; latency from one op in every 64, timed at a random offset in its \
          block. `just bench` regenerates this block, the plots and `bench/results/runs.csv` \
          (every run); `bench/README.md` describes the harness and each row.\n",
         taken,
-        first.cpu,
+        cpus.join(" and "),
         first.nproc,
         revs.join(", "),
         first.ops_per_worker,
-        reps
+        reps,
+        if starts.len() > 1 {
+            " (each part's rows are interleaved among themselves, so a ratio in one \
+             configuration compares rows measured side by side; configurations of \
+             different parts may come from different machines and revisions)"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(
         s,
