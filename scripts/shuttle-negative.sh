@@ -3,13 +3,15 @@
 # under shuttle's schedulers) once per deliberately broken protocol variant
 # (`--cfg channel_registry_broken="NAME"`, loom-tests/README.md) and fails if
 # it passes on any variant that is not a weak-memory bug. Shuttle runs every
-# atomic as SeqCst, so it cannot see the three weak-memory variants; they are
+# atomic as SeqCst, so it cannot see the four weak-memory variants; they are
 # run and reported, but allowed to pass. Fixed seeds (SHUTTLE_FRESH=0): a
 # result here is reproducible.
 set -u
 cd "$(dirname "$0")/.."
-schedule_bugs="skip_close no_follow close_before_claim get_skips_moved swap_before_claimed_done touch_without_bump remove_without_claim ids_cleanup_skips_check freeze_skips_empty chunk_misses_last_bucket contains_skips_successor state_skips_successor close_after_advance close_wakes_one cancel_drops_wakeup finish_keeps_wakeup waiter_pop_skips_notify timeout_skips_final_attempt drop_skips_close"
-weak_memory_bugs="no_notify_fence ring_relaxed_stamp close_without_fence"
+schedule_bugs="skip_close no_follow close_before_claim get_skips_moved swap_before_claimed_done touch_without_bump remove_without_claim ids_cleanup_skips_check freeze_skips_empty chunk_misses_last_bucket contains_skips_successor state_skips_successor close_after_advance close_wakes_one cancel_drops_wakeup finish_keeps_wakeup waiter_pop_skips_notify timeout_skips_final_attempt drop_skips_close take_out_skips_mark recreate_by_store"
+weak_memory_bugs="no_notify_fence ring_relaxed_stamp close_without_fence claim_without_release"
+# `recreate_skips_keys` is not run: only the loom-only listing scenarios
+# (loom-tests/listing.rs) can show it.
 # Schedule bugs that need more schedules than the default to show.
 deep_bugs="freeze_skips_empty"
 variants=${*:-$schedule_bugs $weak_memory_bugs}
