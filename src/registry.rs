@@ -149,8 +149,8 @@
 //! changes: kept in one shared word, it was a cache line that two threads
 //! churning pulled back and forth on every call (10% of `set`'s and 40% of
 //! the retirement's samples at 65,536 ids and 2 threads). So the count is
-//! striped (`crate::stripes`: each thread writes its own line, 16 lines of
-//! 128 bytes, 2 KiB once per registry; `len` sums them), and a thread works the check out on one delete in
+//! striped (`crate::stripes`: threads are dealt 16 lines of 128 bytes in
+//! turn, 2 KiB once per registry; `len` sums them), and a thread works the check out on one delete in
 //! `KEEP_DECISION_EVERY` (16), storing the answer in a word written only when
 //! it changes, and takes that answer on the other deletes. After the bound
 //! is crossed, each deleting thread keeps at most 15 more keys before it
