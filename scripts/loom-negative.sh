@@ -16,7 +16,8 @@
 # its deadlock rule: tests/garbage_limit.rs catches them.
 # `drain_skips_buffered` leaves a dropped receiver's messages to the
 # channel's teardown (dropped later, still once): tests/contract.rs's
-# drop count catches it.
+# drop count catches it. `release_without_acquire` is caught by the
+# reference count's own loom test (src/chan_ref.rs), named `lib:` below.
 #   bash scripts/loom-negative.sh [NAME ...]
 set -u
 cd "$(dirname "$0")/.."
@@ -42,7 +43,8 @@ take_out_skips_mark=loom_pairs:kept_set_ids
 recreate_by_store=loom_pairs:kept_set_set
 recreate_skips_keys=loom_listing:ids_cleanup_then_recreate_vs_set
 close_without_fence=loom_pairs:delete_recv
-drop_skips_close=loom_shapes:two_senders_wait_drop_rx"
+drop_skips_close=loom_shapes:two_senders_wait_drop_rx
+release_without_acquire=lib:chan_ref::loom_tests::the_last_reference_on_either_thread_sees_the_other_threads_push"
 cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
 mkdir -p target
 survivors=()
@@ -52,8 +54,10 @@ for entry in $all; do
     if [ "$entry" = "$variant" ]; then
         tests=(--test loom_pairs --test loom_scenarios); filter=(); what="pairs and scenarios"
     else
-        target=${entry#*=}; target=${target%%:*}; test=${entry##*:}
-        tests=(--test "$target"); filter=(-E "test(=$test)"); what="$target: $test"
+        target=${entry#*=}; target=${target%%:*}; test=${entry#*=}; test=${test#*:}
+        # `lib` names the library's own loom tests (a module's `loom_tests`).
+        if [ "$target" = lib ]; then tests=(--lib); else tests=(--test "$target"); fi
+        filter=(-E "test(=$test)"); what="$target: $test"
     fi
     echo "== negative control: $variant ($what)"
     log="target/loom-negative-$variant.log"

@@ -41,9 +41,9 @@ use crate::ring::Ring;
 pub(crate) use crate::ring::{PopError, PushError};
 
 use crate::block::Attempt;
-use crate::capacity::Capacity;
+use crate::chan_ref::ChanRef;
 use crate::stripes::Striped;
-use crate::sync::{Arc, AtomicPtr, Built, Ordering, fence};
+use crate::sync::{AtomicPtr, AtomicUsize, Built, Ordering, fence};
 use crate::waiters::{Registration, Side, Waiters};
 
 /// The retirement mark of a generation removed by `delete`, and the content
@@ -64,21 +64,6 @@ pub(crate) fn removed<T, S>() -> *mut Chan<T, S> {
 /// marks rather than a generation: the id has no channel.
 pub(crate) fn is_mark<T, S>(chan: *mut Chan<T, S>) -> bool {
     chan == deleted() || chan == removed()
-}
-
-/// A new `Arc` count of the generation at `chan`, leaving alone the count
-/// that the pointer itself carries.
-///
-/// # Safety
-///
-/// `chan` must come from `Arc::into_raw` of an `Arc<Chan<T, S>>`, and some count
-/// must keep it alive for the duration of the call (an owned `Arc`, or the
-/// registry's count under a pinned epoch guard).
-pub(crate) unsafe fn clone_counted<T, S>(chan: *const Chan<T, S>) -> Arc<Chan<T, S>> {
-    // SAFETY: per the contract above; `ManuallyDrop` keeps the borrowed
-    // count from being released when `borrowed` goes out of scope.
-    let borrowed = std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(chan) });
-    Arc::clone(&borrowed)
 }
 
 /// Channel generations allocated and not yet freed, process-wide.
@@ -135,6 +120,9 @@ pub(crate) struct Chan<T, S> {
     /// field rather than a `Drop` for `Chan`, so that [`Chan::into_state`]
     /// can move the state out.
     _alive: Alive,
+    /// The references to this generation ([`ChanRef`], which owns the
+    /// protocol: `crate::chan_ref`, *The count*).
+    refs: AtomicUsize,
 }
 
 /// One count in [`CHANNELS_ALIVE`], for as long as it lives.
@@ -154,46 +142,44 @@ impl Drop for Alive {
 }
 
 impl<T, S> Chan<T, S> {
-    /// A new, open generation carrying `state`.
-    pub(crate) fn new(capacity: Capacity, state: S) -> Self {
+    /// A new, open generation over `queue` carrying `state`, with one
+    /// reference: built by [`ChanRef::new`], in the allocation that also
+    /// holds the queue's slots.
+    pub(crate) fn new(queue: Ring<T>, state: S) -> Self {
         Chan {
-            queue: Ring::new(capacity.get()),
+            queue,
             waiters: Waiters::new(),
             successor: AtomicPtr::new(ptr::null_mut()),
             state,
             built: Built::new(),
             _alive: Alive::new(),
+            refs: AtomicUsize::new(1),
         }
     }
 
-    /// The bytes this generation holds on the heap: its `Arc` allocation
-    /// (two counts and the `Chan`) and its buffer. Counted in the garbage
-    /// while it waits for its release (`reclaim::garbage_bytes`).
+    /// The reference count, for [`ChanRef`] alone.
+    pub(crate) fn refs(&self) -> &AtomicUsize {
+        &self.refs
+    }
+
+    /// The bytes this generation holds on the heap: its one allocation
+    /// (the `Chan`, with its reference count, and its buffer). Counted in
+    /// the garbage while it waits for its release (`reclaim::garbage_bytes`).
     pub(crate) fn bytes(&self) -> usize {
-        2 * std::mem::size_of::<usize>()
-            + std::mem::size_of::<Self>()
-            + self.queue.capacity() * Ring::<T>::SLOT_BYTES
+        ChanRef::<T, S>::bytes(self.queue.capacity())
+    }
+
+    /// The generation's state, dropping the rest (with its buffer, whose
+    /// memory the caller frees after this returns).
+    pub(crate) fn into_state(self) -> S {
+        let Chan { state, .. } = self;
+        state
     }
 
     /// The generation's state.
     pub(crate) fn state(&self) -> &S {
         self.built.check();
         &self.state
-    }
-
-    /// The state of a generation that was never published (a `register`
-    /// that found its id occupied), dropping the rest.
-    ///
-    /// # Panics
-    ///
-    /// If `chan` is not the generation's only count. An unpublished
-    /// generation has no other: only publication (an index insert or a
-    /// claim) hands out counts.
-    pub(crate) fn unpublished_state(chan: Arc<Self>) -> S {
-        let Ok(Chan { state, .. }) = Arc::try_unwrap(chan) else {
-            panic!("channel-registry: an unpublished generation was shared (a bug in this crate)");
-        };
-        state
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -477,9 +463,9 @@ impl<T, S> std::fmt::Debug for Chan<T, S> {
 pub(crate) struct Closed<T>(pub(crate) T);
 
 /// A send that may wait, from the outside: the generation it waits on (kept
-/// alive by an `Arc` while it is registered) and its registration.
+/// alive by a [`ChanRef`] while it is registered) and its registration.
 pub(crate) struct SendWait<T, S> {
-    chan: Option<Arc<Chan<T, S>>>,
+    chan: Option<ChanRef<T, S>>,
     reg: Registration,
 }
 
@@ -494,13 +480,13 @@ impl<T, S> SendWait<T, S> {
     /// One attempt into `chan`, a generation the caller holds a count of.
     pub(crate) fn attempt(
         &mut self,
-        chan: &Arc<Chan<T, S>>,
+        chan: &ChanRef<T, S>,
         msg: T,
         waker: &Waker,
     ) -> Attempt<Result<(), Closed<T>>, T> {
-        // SAFETY: `chan` is an `Arc` pointer, and the borrowed `Arc` keeps it
-        // alive for this call.
-        unsafe { self.attempt_raw(Arc::as_ptr(chan), msg, waker) }
+        // SAFETY: `chan` is a generation's pointer, and the borrowed
+        // reference keeps it alive for this call.
+        unsafe { self.attempt_raw(ChanRef::as_ptr(chan), msg, waker) }
     }
 
     /// One attempt into the generation at `chan`, for a caller that reached
@@ -508,8 +494,8 @@ impl<T, S> SendWait<T, S> {
     ///
     /// # Safety
     ///
-    /// `chan` must come from `Arc::into_raw` of an `Arc<Chan<T, S>>` that stays
-    /// alive for the duration of this call (the caller holds an `Arc` or an
+    /// `chan` must point to a generation ([`ChanRef::new`]) that stays alive
+    /// for the duration of this call (the caller holds a reference or an
     /// epoch guard under which the generation cannot be reclaimed).
     pub(crate) unsafe fn attempt_raw(
         &mut self,
@@ -520,7 +506,7 @@ impl<T, S> SendWait<T, S> {
         if self
             .chan
             .as_ref()
-            .is_some_and(|held| !ptr::eq(Arc::as_ptr(held), chan))
+            .is_some_and(|held| !ptr::eq(ChanRef::as_ptr(held), chan))
         {
             // Re-routed to another generation: leave the old wait list.
             self.cancel();
@@ -534,8 +520,8 @@ impl<T, S> SendWait<T, S> {
                     // Registered: keep the generation (and so its wait list)
                     // alive until the registration is withdrawn. The count is
                     // touched only on this waiting path.
-                    // SAFETY: `chan` is a live `Arc` pointer (caller).
-                    self.chan = Some(unsafe { clone_counted(chan) });
+                    // SAFETY: `chan` is a live generation (caller).
+                    self.chan = Some(unsafe { ChanRef::clone_raw(chan) });
                 }
             }
             Attempt::Done(_) => self.chan = None,

@@ -1,9 +1,8 @@
 //! What [`Registry::set_with`](crate::Registry::set_with) reports: the new
 //! generation's receiver, and whether it replaced one.
 
-use crate::chan::Chan;
+use crate::chan_ref::ChanRef;
 use crate::receiver::Receiver;
-use crate::sync::Arc;
 
 /// The result of [`Registry::set_with`](crate::Registry::set_with): the new
 /// channel's receiver, and the generation it replaced, if the id had one.
@@ -72,11 +71,11 @@ impl<T, S> std::fmt::Debug for Created<T, S> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Retired<T, S = ()> {
-    chan: Arc<Chan<T, S>>,
+    chan: ChanRef<T, S>,
 }
 
 impl<T, S> Retired<T, S> {
-    pub(crate) fn new(chan: Arc<Chan<T, S>>) -> Self {
+    pub(crate) fn new(chan: ChanRef<T, S>) -> Self {
         Retired { chan }
     }
 

@@ -8,9 +8,9 @@ use std::time::Duration;
 use futures_core::Stream;
 
 use crate::block::{Attempt, block_on, block_on_until, deadline_after};
-use crate::chan::{Chan, PopError};
+use crate::chan::PopError;
+use crate::chan_ref::ChanRef;
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
-use crate::sync::Arc;
 use crate::waiters::Registration;
 
 /// The receiving end of one channel, returned by [`Registry::set`](crate::Registry::set)
@@ -54,13 +54,13 @@ use crate::waiters::Registration;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Receiver<T, S = ()> {
-    chan: Arc<Chan<T, S>>,
+    chan: ChanRef<T, S>,
     /// The `Stream` implementation's place in the wait list.
     stream_reg: Registration,
 }
 
 impl<T, S> Receiver<T, S> {
-    pub(crate) fn new(chan: Arc<Chan<T, S>>) -> Self {
+    pub(crate) fn new(chan: ChanRef<T, S>) -> Self {
         Receiver {
             chan,
             stream_reg: Registration::default(),
@@ -373,7 +373,7 @@ impl<T, S> std::fmt::Debug for Receiver<T, S> {
 /// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct RecvFut<'a, T, S = ()> {
-    chan: &'a Arc<Chan<T, S>>,
+    chan: &'a ChanRef<T, S>,
     reg: Registration,
     done: bool,
 }

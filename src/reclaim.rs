@@ -314,7 +314,9 @@ fn tear_down_all() {
 /// the epoch a few times, and frees everything that became safe to free on
 /// this thread and everything in the shared overflow (what full ready lists
 /// could not keep), going on while there is more (up to 32,768 objects a
-/// call), and gives back the memory of this thread's ready list.
+/// call), and gives back the memory of this thread's ready list and of its
+/// cache of freed channel memory (up to 64 KiB that each thread keeps for
+/// its next channels).
 ///
 /// It cannot free what is still reachable from a pinned thread, nor garbage
 /// that another live thread has deferred but not yet flushed (up to 64
@@ -353,6 +355,7 @@ pub fn reclaim() {
             break;
         }
     }
+    crate::pool::empty();
 }
 
 /// This thread's releases so far, both kinds.

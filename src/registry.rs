@@ -201,8 +201,8 @@
 //!
 //! # Reclamation
 //!
-//! The registry owns one `Arc` count of each live generation, stored as the
-//! raw pointer in the slot. Senders on the routed path dereference that
+//! The registry owns one reference ([`ChanRef`]) to each live generation,
+//! stored as the raw pointer in the slot. Senders on the routed path dereference that
 //! pointer under an epoch guard and never touch the count. A generation is
 //! deferred only by the thread that moved the slot past it, so a thread that
 //! pins afterwards cannot load it; a thread pinned before can, and it can also
@@ -220,7 +220,8 @@ use std::time::Duration;
 
 use crate::block::{Attempt, block_on_until, deadline_after};
 use crate::capacity::{self, Capacity, CapacityError};
-use crate::chan::{Chan, Closed, PushError, SendWait, clone_counted, deleted, is_mark, removed};
+use crate::chan::{Chan, Closed, PushError, SendWait, deleted, is_mark, removed};
+use crate::chan_ref::ChanRef;
 use crate::error::{RegisterError, SendError, SendTimeoutError, TrySendError, WithState};
 use crate::index::{HashIndex, Keys, Node};
 use crate::outcome::{Created, Retired};
@@ -228,19 +229,19 @@ use crate::receiver::Receiver;
 use crate::reclaim;
 use crate::sender::Sender;
 use crate::stripes::{self, Hint, Striped};
-use crate::sync::{self, Arc, AtomicBool, AtomicPtr, Guard, Ordering};
+use crate::sync::{self, AtomicBool, AtomicPtr, Guard, Ordering};
 
 /// One id's slot, in its point-index node.
 pub(crate) struct Slot<T, S> {
-    /// The current generation (an `Arc::into_raw` pointer owning the
-    /// registry's count), `deleted()`, or `removed()`.
+    /// The current generation (a `ChanRef::into_raw` pointer owning the
+    /// registry's reference), `deleted()`, or `removed()`.
     current: AtomicPtr<Chan<T, S>>,
     /// Set once a creation that used this node has made sure of the id's
     /// key in the ordered set (module docs, *Deleted ids' nodes*): a
     /// re-creation in place that reads it set skips the ordered set.
     keyed: AtomicBool,
-    /// Makes `Slot<T, S>` `Send`/`Sync` exactly when `Arc<Chan<T, S>>` is.
-    _owns: PhantomData<Arc<Chan<T, S>>>,
+    /// Makes `Slot<T, S>` `Send`/`Sync` exactly when `ChanRef<T, S>` is.
+    _owns: PhantomData<ChanRef<T, S>>,
 }
 
 /// An id's node in the point index.
@@ -250,10 +251,10 @@ impl<T, S> Slot<T, S> {
     /// A slot owning one count of `chan`: this takes a new count, so a slot
     /// whose node is never inserted releases only its own.
     fn new(chan: *mut Chan<T, S>) -> Self {
-        // SAFETY: `chan` is a live `Arc` pointer; the caller holds a count.
-        let own = unsafe { clone_counted(chan) };
+        // SAFETY: `chan` is a live generation; the caller holds a reference.
+        let own = unsafe { ChanRef::clone_raw(chan) };
         Slot {
-            current: AtomicPtr::new(Arc::into_raw(own).cast_mut()),
+            current: AtomicPtr::new(ChanRef::into_raw(own).cast_mut()),
             keyed: AtomicBool::new(false),
             _owns: PhantomData,
         }
@@ -298,15 +299,15 @@ impl<T, S> Drop for Slot<T, S> {
         // contents were published by a release (insert or CAS). (`Relaxed`
         // passes `just orderings`: a node reaches this destructor through
         // the epoch, after the thread that unlinked it, which had acquired
-        // it, so the contents are ordered anyway, and the `Arc` orders its
+        // it, so the contents are ordered anyway, and the `ChanRef` orders its
         // own release. The `Acquire` is kept: in a destructor it costs
         // nothing, and it does not lean on the epoch.)
         let current = self.current.swap(removed(), Ordering::Acquire);
         if !is_mark(current) {
             // SAFETY: a slot that still holds a generation owns the
-            // registry's `Arc` count of it (module docs); the slot is being
+            // registry's reference to it (module docs); the slot is being
             // dropped, so nothing can read the pointer again.
-            drop(unsafe { Arc::from_raw(current) });
+            drop(unsafe { ChanRef::from_raw(current) });
         }
     }
 }
@@ -572,8 +573,8 @@ where
     /// `set`'s work; `report` asks for the replaced generation.
     fn set_checked(&self, id: K, capacity: Capacity, state: S, report: bool) -> Created<T, S> {
         let guard = sync::pin();
-        let chan = Arc::new(Chan::new(capacity, state));
-        let receiver = Receiver::new(Arc::clone(&chan));
+        let chan = ChanRef::new(capacity, state);
+        let receiver = Receiver::new(ChanRef::clone(&chan));
         let installed = self.install(id, chan, Occupied::Replace, &guard);
         // Only `Occupied::Refuse` refuses.
         debug_assert!(!matches!(installed, Installed::Refused(_)));
@@ -581,7 +582,7 @@ where
             Installed::Replaced(old) if report => {
                 // SAFETY: `old` was the slot's generation under `guard`,
                 // which keeps the registry's count alive until it unpins.
-                Some(Retired::new(unsafe { clone_counted(old) }))
+                Some(Retired::new(unsafe { ChanRef::clone_raw(old) }))
             }
             _ => None,
         };
@@ -656,8 +657,8 @@ where
             }
         };
         let guard = sync::pin();
-        let chan = Arc::new(Chan::new(capacity, state));
-        let receiver_count = Arc::clone(&chan);
+        let chan = ChanRef::new(capacity, state);
+        let receiver_count = ChanRef::clone(&chan);
         let installed = self.install(id, chan, Occupied::Refuse, &guard);
         drop(guard);
         reclaim::tear_down_some();
@@ -668,7 +669,7 @@ where
                 drop(unused);
                 Err(WithState {
                     error: RegisterError::Occupied,
-                    state: Chan::unpublished_state(receiver_count),
+                    state: ChanRef::into_unpublished_state(receiver_count),
                 })
             }
             _ => Ok(Receiver::new(receiver_count)),
@@ -939,7 +940,7 @@ where
                 wait.cancel();
                 return Attempt::Done(Err(SendError::NoSuchId(msg)));
             }
-            // SAFETY: `current` is an `Arc` pointer kept alive by `guard`
+            // SAFETY: `current` is a generation kept alive by `guard`
             // (as in `try_send`), for the whole call.
             match unsafe { wait.attempt_raw(current, msg, waker) } {
                 Attempt::Waiting(m) => return Attempt::Waiting(m),
@@ -987,7 +988,7 @@ where
         let current = self.current(node, &guard)?;
         // SAFETY: `current` carries the registry's count and stays alive
         // under `guard`.
-        Some(Sender::new(unsafe { clone_counted(current) }))
+        Some(Sender::new(unsafe { ChanRef::clone_raw(current) }))
     }
 
     /// Whether `id` has a channel (possibly one whose receiver was dropped).
@@ -1117,8 +1118,8 @@ where
     /// slot or the old generation's `successor` one count of it. With
     /// `Occupied::Refuse`, does nothing if `id` has a channel.
     ///
-    /// `chan` stays an owned `Arc` until the one instruction that transfers
-    /// its count (a successful claim), so a panic on the way (a `Hash` or
+    /// `chan` stays an owned `ChanRef` until the one instruction that transfers
+    /// its reference (a successful claim), so a panic on the way (a `Hash` or
     /// `Ord` that panics inside an index) leaks nothing.
     ///
     /// The caller pins `guard` *before* it builds `chan`: the pin's fence
@@ -1129,11 +1130,11 @@ where
     fn install(
         &self,
         id: K,
-        chan: Arc<Chan<T, S>>,
+        chan: ChanRef<T, S>,
         occupied: Occupied,
         guard: &Guard,
     ) -> Installed<T, S> {
-        let chan_ptr = Arc::as_ptr(&chan).cast_mut();
+        let chan_ptr = ChanRef::as_ptr(&chan).cast_mut();
         loop {
             let Some(node) = self.points.get(&id, guard) else {
                 // Absent: insert a node whose slot takes its own count. The
@@ -1182,7 +1183,7 @@ where
                 };
                 if won {
                     // The slot now owns our count.
-                    let _ = Arc::into_raw(chan);
+                    let _ = ChanRef::into_raw(chan);
                     self.kept_nodes.add(-1);
                     // The ordered set's side, unless a creation through
                     // this node already did it (module docs, *Deleted ids'
@@ -1214,7 +1215,7 @@ where
             match old.claim(chan_ptr) {
                 Ok(()) => {
                     // The claimed `successor` now carries our count.
-                    let _ = Arc::into_raw(chan);
+                    let _ = ChanRef::into_raw(chan);
                     self.finish_retire(node, current, chan_ptr, guard);
                     return Installed::Replaced(current);
                 }
@@ -1407,11 +1408,11 @@ where
 ///
 /// # Safety
 ///
-/// `ptr` is an `Arc::into_raw` pointer of an `Arc<Chan<T, S>>` whose count the
-/// registry owned, released once.
+/// `ptr` is a `ChanRef::into_raw` pointer whose reference the registry
+/// owned, released once.
 unsafe fn release_generation<T, S>(ptr: *mut ()) {
     // SAFETY: the caller's contract.
-    drop(unsafe { Arc::from_raw(ptr.cast::<Chan<T, S>>()) });
+    drop(unsafe { ChanRef::from_raw(ptr.cast::<Chan<T, S>>()) });
 }
 
 /// What `install` did.
@@ -1423,7 +1424,7 @@ enum Installed<T, S> {
     Replaced(*mut Chan<T, S>),
     /// The id is occupied and the caller said not to replace
     /// (`Occupied::Refuse`): the new generation's count, handed back.
-    Refused(Arc<Chan<T, S>>),
+    Refused(ChanRef<T, S>),
 }
 
 impl<K, T, S> Default for Registry<K, T, S>

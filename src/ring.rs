@@ -16,6 +16,15 @@
 //!   of the registry's protocol, slot data races included (loom's
 //!   `UnsafeCell` tracks them).
 //!
+//! # Memory
+//!
+//! A ring owns its slots (it drops them, and the values between head and
+//! tail) but not the memory they live in: [`Ring::new_in`] builds them in
+//! memory its caller provides and frees after the ring is dropped. The
+//! registry puts them right after the generation that holds the ring, in
+//! one allocation (`crate::chan_ref`), so a generation costs one
+//! allocation and one free, not two.
+//!
 //! # Stamps
 //!
 //! `head` and `tail` are stamps: the low bits are an index into `slots`, the
@@ -52,7 +61,10 @@
 //!   delivered. `crate::chan` relies on the close being a release RMW on the
 //!   word a failed push read (see `Chan::successor_after_failed_push`).
 
+use std::alloc::Layout;
+use std::marker::PhantomData;
 use std::mem::MaybeUninit;
+use std::ptr::NonNull;
 
 use crate::sync::{AtomicUsize, Ordering, UnsafeCell, fence, spin, wait};
 
@@ -78,12 +90,18 @@ struct Slot<T> {
 pub(crate) struct Ring<T> {
     head: AtomicUsize,
     tail: AtomicUsize,
-    slots: Box<[Slot<T>]>,
+    /// `capacity` slots, built by [`Ring::new_in`] and dropped by the
+    /// ring's `Drop`, in memory that the ring's owner frees after it.
+    slots: NonNull<Slot<T>>,
+    capacity: usize,
+    /// The ring owns (drops) its slots and, through them, its values.
+    _owns: PhantomData<Slot<T>>,
 }
 
 // SAFETY: values of `T` move between threads through the ring (push on one,
 // pop or drop on another), which needs `T: Send` and nothing more; the slots
-// are only accessed under the stamp protocol above.
+// (behind a raw pointer, so not `Send` by default) are only accessed under
+// the stamp protocol above.
 unsafe impl<T: Send> Send for Ring<T> {}
 // SAFETY: as above: `&Ring` only hands out owned `T`s, one per slot write.
 unsafe impl<T: Send> Sync for Ring<T> {}
@@ -93,32 +111,67 @@ impl<T> Ring<T> {
     /// stamp (what `capacity::check` charges against `MAX_BUFFER_BYTES`).
     pub(crate) const SLOT_BYTES: usize = std::mem::size_of::<Slot<T>>();
 
-    /// A ring of `capacity` slots. `capacity` must be at least 1 and small
-    /// enough that two more bits fit above the index (the registry caps it at
-    /// 2^20).
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// The memory [`new_in`](Self::new_in) needs for `capacity` slots.
+    ///
+    /// # Panics
+    ///
+    /// If the slots' size overflows `isize` (the registry caps capacities
+    /// far below that, `crate::capacity`).
+    pub(crate) fn slots_layout(capacity: usize) -> Layout {
+        Layout::array::<Slot<T>>(capacity).expect("channel-registry: ring capacity overflows")
+    }
+
+    /// A ring of `capacity` slots, built in the memory at `slots`.
+    /// `capacity` must be at least 1 and small enough that two more bits
+    /// fit above the index (the registry caps it at 2^20).
+    ///
+    /// # Safety
+    ///
+    /// `slots` must be valid for writes of [`slots_layout(capacity)`]
+    /// (size and alignment), used by nothing else, and stay allocated until
+    /// the ring has been dropped. Moving the ring is fine: the slots stay
+    /// where they are.
+    ///
+    /// [`slots_layout(capacity)`]: Self::slots_layout
+    pub(crate) unsafe fn new_in(slots: NonNull<u8>, capacity: usize) -> Self {
         assert!(capacity >= 1, "ring capacity must be at least 1");
-        let slots = (0..capacity)
-            .map(|i| Slot {
-                stamp: AtomicUsize::new(i),
-                value: UnsafeCell::new(MaybeUninit::uninit()),
-            })
-            .collect();
+        let slots = slots.cast::<Slot<T>>();
+        for i in 0..capacity {
+            // SAFETY: slot `i` lies inside the caller's memory (contract
+            // above), and nothing has been written there yet.
+            unsafe {
+                slots.add(i).write(Slot {
+                    stamp: AtomicUsize::new(i),
+                    value: UnsafeCell::new(MaybeUninit::uninit()),
+                });
+            }
+        }
         Ring {
             head: AtomicUsize::new(0),
             tail: AtomicUsize::new(0),
             slots,
+            capacity,
+            _owns: PhantomData,
         }
     }
 
+    /// The slots, as a slice (indexing stays bounds-checked).
+    #[inline]
+    fn slots(&self) -> &[Slot<T>] {
+        // SAFETY: `new_in` built `capacity` slots at `slots`, which stay
+        // allocated while the ring lives (its contract); they are only
+        // mutated through their atomics and cells.
+        unsafe { std::slice::from_raw_parts(self.slots.as_ptr(), self.capacity) }
+    }
+
     pub(crate) fn capacity(&self) -> usize {
-        self.slots.len()
+        self.capacity
     }
 
     /// The close bit: the first power of two above every index.
     #[inline]
     fn mark_bit(&self) -> usize {
-        (self.slots.len() + 1).next_power_of_two()
+        (self.capacity + 1).next_power_of_two()
     }
 
     /// One lap: the unit the lap counter counts in.
@@ -132,7 +185,7 @@ impl<T> Ring<T> {
     #[inline]
     fn next(&self, stamp: usize) -> usize {
         let index = stamp & (self.mark_bit() - 1);
-        if index + 1 < self.slots.len() {
+        if index + 1 < self.capacity {
             stamp + 1
         } else {
             (stamp & !(self.one_lap() - 1)).wrapping_add(self.one_lap())
@@ -163,7 +216,7 @@ impl<T> Ring<T> {
             if tail & mark_bit != 0 {
                 return Err(PushError::Closed(value));
             }
-            let slot = &self.slots[tail & (mark_bit - 1)];
+            let slot = &self.slots()[tail & (mark_bit - 1)];
             let stamp = slot.stamp.load(Ordering::Acquire);
             if stamp == tail {
                 // The slot is free for this lap: claim it by moving the tail.
@@ -249,7 +302,7 @@ impl<T> Ring<T> {
         let one_lap = self.one_lap();
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
-            let slot = &self.slots[head & (mark_bit - 1)];
+            let slot = &self.slots()[head & (mark_bit - 1)];
             let stamp = slot.stamp.load(Ordering::Acquire);
             if stamp == head + 1 {
                 // Written for this lap: claim it by moving the head
@@ -363,7 +416,7 @@ impl<T> Ring<T> {
     fn distance(&self, head: usize, tail: usize) -> usize {
         let mask = self.mark_bit() - 1;
         let (hix, tix) = (head & mask, tail & mask);
-        let cap = self.slots.len();
+        let cap = self.capacity;
         if hix < tix {
             tix - hix
         } else if hix > tix {
@@ -383,15 +436,72 @@ impl<T> Drop for Ring<T> {
         let head = self.head.load(Ordering::Relaxed);
         let tail = self.tail.load(Ordering::Relaxed) & !self.mark_bit();
         let mask = self.mark_bit() - 1;
-        let cap = self.slots.len();
+        let cap = self.capacity;
         for i in 0..self.distance(head, tail) {
             let index = ((head & mask) + i) % cap;
             // SAFETY: slot `index` lies between head and tail, so a push
             // wrote it and no pop read it; each is dropped once, here.
-            self.slots[index]
+            self.slots()[index]
                 .value
                 .with_mut(|v| unsafe { (*v).assume_init_drop() });
         }
+        // SAFETY: the slots were built by `new_in` and are dropped once,
+        // here (their values are `MaybeUninit`: the live ones were dropped
+        // above). Their memory is the owner's to free, after this.
+        unsafe {
+            std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(
+                self.slots.as_ptr(),
+                self.capacity,
+            ));
+        }
+    }
+}
+
+/// A ring in memory of its own, for the ring's tests: the registry's rings
+/// live in their generation's allocation instead (`crate::chan_ref`).
+#[cfg(all(test, not(shuttle)))]
+pub(crate) struct OwnedRing<T> {
+    ring: std::mem::ManuallyDrop<Ring<T>>,
+    memory: NonNull<[MaybeUninit<Slot<T>>]>,
+}
+
+#[cfg(all(test, not(shuttle)))]
+impl<T> OwnedRing<T> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        let memory = NonNull::from(Box::leak(Box::<[Slot<T>]>::new_uninit_slice(capacity)));
+        // SAFETY: `memory` holds `capacity` slots, is used by nothing else,
+        // and is freed in `drop` after the ring.
+        let ring = unsafe { Ring::new_in(memory.cast(), capacity) };
+        OwnedRing {
+            ring: std::mem::ManuallyDrop::new(ring),
+            memory,
+        }
+    }
+}
+
+// SAFETY: as for `Ring`: the memory is only the ring's, and freed once.
+#[cfg(all(test, not(shuttle)))]
+unsafe impl<T: Send> Send for OwnedRing<T> {}
+// SAFETY: as for `Ring`: `&OwnedRing` gives only `&Ring`.
+#[cfg(all(test, not(shuttle)))]
+unsafe impl<T: Send> Sync for OwnedRing<T> {}
+
+#[cfg(all(test, not(shuttle)))]
+impl<T> std::ops::Deref for OwnedRing<T> {
+    type Target = Ring<T>;
+    fn deref(&self) -> &Ring<T> {
+        &self.ring
+    }
+}
+
+#[cfg(all(test, not(shuttle)))]
+impl<T> Drop for OwnedRing<T> {
+    fn drop(&mut self) {
+        // SAFETY: the ring is dropped once, here, before its memory.
+        unsafe { std::mem::ManuallyDrop::drop(&mut self.ring) };
+        // SAFETY: `memory` came from `Box::leak` in `new`; the slots in it
+        // were dropped with the ring, and `MaybeUninit` drops nothing.
+        drop(unsafe { Box::from_raw(self.memory.as_ptr()) });
     }
 }
 
@@ -403,7 +513,7 @@ mod tests {
     #[test]
     fn fifo_full_and_laps_sequentially() {
         for cap in [1usize, 2, 3, 5, 8] {
-            let ring = Ring::new(cap);
+            let ring = OwnedRing::new(cap);
             let mut next_in = 0u32;
             let mut next_out = 0u32;
             // Many laps, with the ring at every fill level.
@@ -429,7 +539,7 @@ mod tests {
 
     #[test]
     fn close_keeps_buffered_values_and_refuses_pushes() {
-        let ring = Ring::new(3);
+        let ring = OwnedRing::new(3);
         ring.push(1).ok().unwrap();
         ring.push(2).ok().unwrap();
         assert!(ring.close());
@@ -444,7 +554,7 @@ mod tests {
 
     #[test]
     fn full_and_closed_reports_closed() {
-        let ring = Ring::new(1);
+        let ring = OwnedRing::new(1);
         ring.push(1).ok().unwrap();
         ring.close();
         assert!(matches!(ring.push(2), Err(PushError::Closed(2))));
@@ -456,7 +566,7 @@ mod tests {
         for cap in [1usize, 2, 4] {
             for popped in 0..=cap {
                 let witness = StdArc::new(());
-                let ring = Ring::new(cap);
+                let ring = OwnedRing::new(cap);
                 // Advance the head past the lap boundary first.
                 for _ in 0..cap + 1 {
                     ring.push(StdArc::clone(&witness)).ok().unwrap();
@@ -487,7 +597,7 @@ mod tests {
     #[test]
     fn threads_lose_and_duplicate_nothing() {
         const PER_PRODUCER: u32 = 20_000;
-        let ring = StdArc::new(Ring::new(4));
+        let ring = StdArc::new(OwnedRing::new(4));
         let producers: Vec<_> = (0..2u32)
             .map(|p| {
                 let ring = StdArc::clone(&ring);
@@ -553,8 +663,8 @@ mod loom_tests {
     use loom::sync::Arc;
 
     /// A ring of `cap` whose head and tail sit on the last index of lap 0.
-    fn at_lap_boundary(cap: usize) -> Ring<u32> {
-        let ring = Ring::new(cap);
+    fn at_lap_boundary(cap: usize) -> OwnedRing<u32> {
+        let ring = OwnedRing::new(cap);
         for i in 0..cap - 1 {
             ring.push(100 + i as u32).ok().unwrap();
             ring.pop().ok().unwrap();
@@ -599,7 +709,7 @@ mod loom_tests {
     /// execution only.
     fn push_races_pop(push_spawned: bool) {
         loom::model(move || {
-            let ring = Arc::new(Ring::new(1));
+            let ring = Arc::new(OwnedRing::new(1));
             let other = Arc::clone(&ring);
             let (pushed, got) = if push_spawned {
                 let t = loom::thread::spawn(move || other.push(5).is_ok());

@@ -6,9 +6,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::block::{block_on_until, deadline_after};
-use crate::chan::{Chan, Closed, PushError, SendWait};
+use crate::chan::{Closed, PushError, SendWait};
+use crate::chan_ref::ChanRef;
 use crate::error::{SendError, SendTimeoutError, TrySendError};
-use crate::sync::Arc;
 
 /// A cloneable handle to one channel, from [`Registry::sender`](crate::Registry::sender).
 ///
@@ -39,11 +39,11 @@ use crate::sync::Arc;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Sender<T, S = ()> {
-    chan: Arc<Chan<T, S>>,
+    chan: ChanRef<T, S>,
 }
 
 impl<T, S> Sender<T, S> {
-    pub(crate) fn new(chan: Arc<Chan<T, S>>) -> Self {
+    pub(crate) fn new(chan: ChanRef<T, S>) -> Self {
         Sender { chan }
     }
 
@@ -269,14 +269,14 @@ impl<T, S> Sender<T, S> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn same_channel(&self, other: &Sender<T, S>) -> bool {
-        Arc::ptr_eq(&self.chan, &other.chan)
+        ChanRef::ptr_eq(&self.chan, &other.chan)
     }
 }
 
 impl<T, S> Clone for Sender<T, S> {
     fn clone(&self) -> Self {
         Sender {
-            chan: Arc::clone(&self.chan),
+            chan: ChanRef::clone(&self.chan),
         }
     }
 }

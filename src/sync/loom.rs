@@ -2,8 +2,11 @@
 //! fences and marks that show loom what crossbeam-epoch guarantees (the
 //! module docs of `sync`).
 
+/// Loom tracks these allocations: one not freed by the end of an execution
+/// fails it (the generations' leak check, `crate::chan_ref`).
+pub(crate) use loom::alloc::{alloc, dealloc};
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, fence};
-pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
+pub(crate) use loom::sync::{Mutex, MutexGuard};
 pub(crate) use loom::thread_local;
 
 /// A process-wide value built on first use: one per loom execution, like

@@ -2,8 +2,8 @@
 //! per build (`native.rs`, `loom.rs`, `shuttle.rs`), each defining the same
 //! names, and what the three share (this file).
 //!
-//! Every module of the crate takes its atomics, `Arc`, `Mutex`, thread
-//! parking and epoch pinning from here, so the protocol code that ships is the
+//! Every module of the crate takes its atomics, `Mutex`, heap
+//! allocation, thread parking and epoch pinning from here, so the protocol code that ships is the
 //! code that the model checkers run (the pattern of tokio's `src/loom/` and
 //! `concurrent-queue`'s `sync.rs`). It also gives the ring buffer an
 //! `UnsafeCell` with loom's closure API and the two ways its retry loops back

@@ -2,8 +2,9 @@
 //! the crate's own.
 
 pub(crate) use super::cell::UnsafeCell;
+pub(crate) use std::alloc::{alloc, dealloc};
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering, fence};
-pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
+pub(crate) use std::sync::{Mutex, MutexGuard};
 pub(crate) use std::thread_local;
 
 /// A process-wide value built on first use (`static NAME: T = init;`):

@@ -4,8 +4,9 @@
 
 pub(crate) use super::cell::UnsafeCell;
 pub(crate) use shuttle::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering, fence};
-pub(crate) use shuttle::sync::{Arc, Mutex, MutexGuard};
+pub(crate) use shuttle::sync::{Mutex, MutexGuard};
 pub(crate) use shuttle::thread_local;
+pub(crate) use std::alloc::{alloc, dealloc};
 
 /// A process-wide value built on first use: one per shuttle execution.
 macro_rules! global {

@@ -25,9 +25,10 @@
 //!   deadline that is never woken makes the checker report a deadlock;
 //! * **reclamation**: every message counts its creation and its drop;
 //!   after the registry is dropped and `reclaim()` has run, every message
-//!   must have been dropped exactly once. Under loom, channels live in loom
-//!   `Arc`s and each message carries one too, so loom also fails the run on
-//!   an `Arc` leaked or released twice.
+//!   must have been dropped exactly once. Under loom, each channel is one
+//!   allocation tracked by `loom::alloc` and each message carries a loom
+//!   `Arc`, so loom also fails the run on a channel or message leaked, or
+//!   an `Arc` released twice.
 //!
 //! Message values must be unique within a scenario: the model tells
 //! messages apart by value.
