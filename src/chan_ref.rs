@@ -24,12 +24,13 @@
 //! * dropping a reference subtracts one with `Release`, so each owner's use
 //!   of the generation (its pushes and pops, its reads of the buffer)
 //!   happens before the subtraction;
-//! * the owner whose subtraction takes the count to zero runs an `Acquire`
-//!   fence before it tears the generation down: it synchronizes with every
-//!   other owner's `Release`, so the teardown (which drops the buffered
-//!   messages and reads the ring's head and tail) sees all their writes.
-//!   Negative control `release_without_acquire` drops the fence; loom
-//!   reports the teardown racing with a sender's write.
+//! * the owner whose subtraction takes the count to zero loads the count
+//!   with `Acquire` before it tears the generation down (where `Arc` runs
+//!   an `Acquire` fence; `Drop` says why): it synchronizes with every other
+//!   owner's `Release`, so the teardown (which drops the buffered messages
+//!   and reads the ring's head and tail) sees all their writes. Negative
+//!   control `release_without_acquire` skips the load; loom reports the
+//!   teardown racing with a sender's write.
 //!
 //! The memory comes from, and goes back to, [`crate::pool`]: the freeing
 //! thread keeps a few blocks for its next generations. Under loom the
@@ -47,7 +48,7 @@ use crate::capacity::Capacity;
 use crate::chan::Chan;
 use crate::pool;
 use crate::ring::Ring;
-use crate::sync::{self, Ordering, fence};
+use crate::sync::{self, Ordering};
 
 /// One reference to a generation: like `Arc<Chan<T, S>>`, with the buffer
 /// in the same allocation.
@@ -237,11 +238,20 @@ impl<T, S> Drop for ChanRef<T, S> {
             return;
         }
         // Acquire: the teardown sees every other owner's writes, each
-        // released by that owner's subtraction.
+        // released by that owner's subtraction. A load rather than `Arc`'s
+        // fence: every subtraction is a read-modify-write, so each other
+        // owner's `Release` heads a release sequence that this thread's
+        // subtraction continues, and an `Acquire` load of the value it
+        // wrote synchronizes with all of them. ThreadSanitizer does not
+        // model standalone fences and reported the teardown's `free` as a
+        // race with the other owner's subtraction (std's `Arc` takes a load
+        // under ThreadSanitizer for the same reason); the load is one more
+        // read of a line this thread has just written, on the last
+        // reference's path only.
         if !cfg!(channel_registry_broken = "release_without_acquire") {
-            fence(Ordering::Acquire);
+            self.refs().load(Ordering::Acquire);
         }
-        // SAFETY: this subtraction took the count to zero, and the fence
+        // SAFETY: this subtraction took the count to zero, and the load
         // synchronizes with every other owner's release.
         unsafe { self.free() };
     }
