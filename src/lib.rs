@@ -158,8 +158,8 @@
 //! **Freed memory kept for reuse.** A freed channel's memory goes to a
 //! small cache of the freeing thread, and that thread's next channel of the
 //! same size takes it from there: no allocator call, and no allocator lock
-//! taken for a block that another thread allocated (in churn, about one
-//! free in two). A thread keeps at most 256 blocks and 64 KiB, of one size
+//! taken for a block that another thread allocated (in churn the thread
+//! that frees a channel is often not the one that created it). A thread keeps at most 256 blocks and 64 KiB, of one size
 //! at a time, until it exits; [`reclaim`] empties the calling thread's.
 //! This memory is free, not garbage: [`garbage_bytes`] does not count it.
 //!
