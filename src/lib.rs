@@ -144,14 +144,14 @@
 //! entry) onto that thread's *ready list*, a thread-local queue; each
 //! `set`, `register` and `delete` then frees two ready objects before it
 //! returns (four while the shared overflow below holds any), and sends free
-//! none. A ready list holds at most 1,024 objects: beyond that (a thread
+//! none. A ready list holds at most 256 objects: beyond that (a thread
 //! whose pins collect much more than its own calls retire, such as one that
 //! only sends) the surplus goes to one shared overflow list, which every
 //! thread's `set`, `register` and `delete` drain within the same limit, so
 //! no call ever frees more than four, waiting or not. [`reclaim`] frees
 //! everything ready on the calling thread and in the overflow, and a
 //! thread's exit frees its list. So the memory counted by the limit is
-//! joined by the ready objects: at most 1,024 per thread that uses the
+//! joined by the ready objects: at most 256 per thread that uses the
 //! registry, plus the overflow, which each `set`, `register` and `delete`
 //! shrinks by up to four while retiring at most two.
 //!
@@ -159,8 +159,9 @@
 //! small cache of the freeing thread, and that thread's next channel of the
 //! same size takes it from there: no allocator call, and no allocator lock
 //! taken for a block that another thread allocated (in churn the thread
-//! that frees a channel is often not the one that created it). A thread keeps at most 256 blocks and 64 KiB, of one size
-//! at a time, until it exits; [`reclaim`] empties the calling thread's.
+//! that frees a channel is often not the one that created it). A thread
+//! keeps at most 256 blocks and 64 KiB, of one size at a time, until it
+//! exits; [`reclaim`] empties the calling thread's.
 //! This memory is free, not garbage: [`garbage_bytes`] does not count it.
 //!
 //! Measured by the benchmark's churn (1,024 ids, half sets and half
@@ -174,7 +175,10 @@
 //! with the held pin below; since a channel is one allocation and freed
 //! ones are kept per thread for reuse (churn about 25% faster, and each
 //! thread's cache of freed channels counted in the peak heap), 1.02 to
-//! 1.17 MB, and 1.09 to 1.29 MB with the held pin (six runs each).
+//! 1.17 MB, and 1.09 to 1.29 MB with the held pin (six runs each); since
+//! a ready list holds 256 objects rather than 1,024 (7 to 12% less
+//! throughput at 8 threads, none measurable at 2), 0.71 to 0.82 MB (fifteen
+//! runs of each row), and 0.79 to 0.89 MB with the held pin (three each).
 //! Plain churn does not slow down at a low limit: in timed runs at 8
 //! threads (four each) it did 8.6 M ops/s with a p99.9 of 3.9 us at
 //! 256 KiB, against 7.1 M ops/s and 21.5 us at 4 MiB (less garbage,
