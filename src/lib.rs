@@ -178,7 +178,10 @@
 //! 1.17 MB, and 1.09 to 1.29 MB with the held pin (six runs each); since
 //! a ready list holds 256 objects rather than 1,024 (7 to 12% less
 //! throughput at 8 threads, none measurable at 2), 0.71 to 0.82 MB (fifteen
-//! runs of each row), and 0.79 to 0.89 MB with the held pin (three each).
+//! runs of each row), and 0.79 to 0.89 MB with the held pin (three each);
+//! in the full benchmark run at that revision (00e857e, medians of five
+//! garbage runs) 700 and 719 KiB for the two rows, 768 and 791 KiB with
+//! the held pin.
 //! Plain churn does not slow down at a low limit: in timed runs at 8
 //! threads (four each) it did 8.6 M ops/s with a p99.9 of 3.9 us at
 //! 256 KiB, against 7.1 M ops/s and 21.5 us at 4 MiB (less garbage,
