@@ -58,12 +58,12 @@ pub(crate) const TEARDOWNS_PER_CALL: usize = 2;
 /// overflow.
 ///
 /// 256 natively: with 1,024, the benchmark's churn at 1,024 ids and 8
-/// threads on 2 cores peaked at 1.0 to 1.2 MB of garbage, most of it on
-/// ready lists filled by one collection and then freed two per call; with
-/// 256 the surplus goes to the overflow, which every retiring call drains,
-/// and the peak was 0.71 to 0.82 MB, for 7 to 12% less throughput at 8
-/// threads (the overflow's lock is taken more often) and none measurable
-/// at 2.
+/// threads on 2 cores peaked at 1.0 to 1.2 MB of garbage. Three teardowns
+/// per call did not lower that, so (an inference) much of it sat on ready
+/// lists filled by one collection's burst; with 256 the surplus goes to the
+/// overflow, which every retiring call drains, and the peak was 0.71 to
+/// 0.82 MB, for 7 to 12% less throughput at 8 threads (the overflow's lock
+/// is taken more often) and none measurable at 2.
 #[cfg(not(any(loom, shuttle)))]
 pub(crate) const READY_CAP: usize = 256;
 #[cfg(any(loom, shuttle))]
